@@ -1,0 +1,16 @@
+import type { ApplyBackMode } from "@/db/schema-enums";
+
+export const APPLY_BACK_MODE_LABELS: Record<ApplyBackMode, { title: string; description: string }> = {
+  auto: {
+    title: "Automatic",
+    description: "The agent applies a session's changes as soon as you send them. Conflicting files are never overwritten.",
+  },
+  prompt: {
+    title: "Ask first",
+    description: "The agent asks the person at the computer before applying anything.",
+  },
+  manual: {
+    title: "On demand",
+    description: "Changes wait until someone runs the agent's apply command on the computer.",
+  },
+};

@@ -1,0 +1,143 @@
+// The database schema: one table per record the product keeps. Migrations under drizzle/
+// are generated from this file by drizzle-kit, never edited by hand.
+import { sql } from "drizzle-orm";
+import {
+  boolean,
+  index,
+  inet,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+import * as enums from "./schema-enums";
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+
+export const userRole = pgEnum("user_role", enums.userRole);
+export type UserRole = (typeof userRole.enumValues)[number];
+
+export const users = pgTable(
+  "users",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    email: text("email").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    role: userRole("role").notNull().default("user"),
+    /** TOTP shared secret, encrypted with DATA_ENCRYPTION_KEY; null while the second factor is off. */
+    totpSecret: text("totp_secret"),
+    /** A secret shown as a QR code but not yet confirmed with a code. */
+    totpPendingSecret: text("totp_pending_secret"),
+    /** The last TOTP time step accepted, so that a code works once. */
+    totpLastStep: integer("totp_last_step"),
+    failedSignIns: integer("failed_sign_ins").notNull().default(0),
+    lockedUntil: timestamp("locked_until", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("users_email_key").on(sql`lower(${t.email})`)],
+);
+export type User = typeof users.$inferSelect;
+
+export const recoveryCodes = pgTable(
+  "recovery_codes",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    codeHash: text("code_hash").notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("recovery_codes_user_hash_key").on(t.userId, t.codeHash)],
+);
+
+/** A signed-in browser. The cookie's JWT only carries this row's id, so the server can revoke it. */
+export const authSessions = pgTable(
+  "auth_sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    ip: inet("ip"),
+    userAgent: text("user_agent"),
+    createdAt: createdAt(),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (t) => [index("auth_sessions_user_idx").on(t.userId)],
+);
+export type AuthSession = typeof authSessions.$inferSelect;
+
+export const applyBackMode = pgEnum("apply_back_mode", enums.applyBackMode);
+export type { ApplyBackMode } from "./schema-enums";
+
+export const machines = pgTable(
+  "machines",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** sha256 of the one-time enrollment token; null once the agent has enrolled. */
+    enrollmentTokenHash: text("enrollment_token_hash"),
+    enrollmentTokenExpiresAt: timestamp("enrollment_token_expires_at", { withTimezone: true }),
+    enrolledAt: timestamp("enrolled_at", { withTimezone: true }),
+    applyBackMode: applyBackMode("apply_back_mode").notNull().default("prompt"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("machines_owner_name_key").on(t.ownerId, sql`lower(${t.name})`),
+    uniqueIndex("machines_enrollment_token_key").on(t.enrollmentTokenHash),
+  ],
+);
+export type Machine = typeof machines.$inferSelect;
+
+export const auditAction = pgEnum("audit_action", [
+  "sign_in",
+  "sign_in_failed",
+  "account_locked",
+  "sign_out",
+  "sign_out_everywhere",
+  "session_revoked",
+  "password_changed",
+  "totp_enabled",
+  "totp_disabled",
+  "recovery_code_used",
+  "recovery_codes_regenerated",
+  "user_created",
+  "machine_created",
+  "machine_renamed",
+  "machine_deleted",
+  "enrollment_token_issued",
+  "apply_back_mode_changed",
+]);
+export type AuditAction = (typeof auditAction.enumValues)[number];
+
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+    /** The user the event is about; null when a sign-in named an unknown email. */
+    userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
+    action: auditAction("action").notNull(),
+    ip: inet("ip"),
+    userAgent: text("user_agent"),
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default({}),
+    /** false for actions taken through the admin CLI rather than by the user. */
+    byUser: boolean("by_user").notNull().default(true),
+  },
+  (t) => [
+    index("audit_events_user_at_idx").on(t.userId, t.at),
+    index("audit_events_ip_action_at_idx").on(t.ip, t.action, t.at),
+  ],
+);
+export type AuditEvent = typeof auditEvents.$inferSelect;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# npm run demo: installs what is missing, starts Postgres and the server, and prints the URL and
+# the demo sign-in. Run it again at any time: it keeps the data and restarts the server.
+source "$(dirname "$0")/lib.sh"
+
+STATE="${TWINBOOT_STATE_DIR:-/var/lib/twinboot}"
+PORT="${PORT:-3000}"
+APP_URL="${APP_URL:-http://localhost:$PORT}"
+DEMO_EMAIL="demo@twinboot.local"
+
+ensure_debian_packages postgresql curl ca-certificates
+ensure_node_modules
+
+mkdir -p "$STATE"
+chmod 700 "$STATE"
+# Secrets are made once and kept, so a second run finds the same database and sessions.
+if [ ! -f "$STATE/demo.env" ]; then
+  umask 077
+  cat > "$STATE/demo.env" <<ENV
+PG_PORT=5433
+PG_PASSWORD=$(random_secret 24 | tr -d '/+=')
+AUTH_SECRET=$(random_secret 33)
+DATA_ENCRYPTION_KEY=$(random_secret 32)
+DEMO_PASSWORD=$(node -e "const w=require('crypto').randomBytes(9).toString('base64url');console.log('twin-'+w)")
+ENV
+fi
+# shellcheck disable=SC1091
+source "$STATE/demo.env"
+
+say "Starting Postgres (port $PG_PORT, data in $STATE/postgres)"
+start_postgres "$STATE/postgres" "$PG_PORT" "$PG_PASSWORD"
+create_database "$PG_PORT" "$PG_PASSWORD" twinboot
+
+export NODE_ENV=production HOST=127.0.0.1 PORT APP_URL AUTH_SECRET DATA_ENCRYPTION_KEY
+export DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/twinboot"
+cd "$ROOT"
+
+say "Migrating the database"
+node bin/twinboot.mjs db migrate
+
+if ! node bin/twinboot.mjs user list | grep -q "$DEMO_EMAIL"; then
+  say "Creating the demo user"
+  printf '%s' "$DEMO_PASSWORD" | node bin/twinboot.mjs user add --email "$DEMO_EMAIL" --password-stdin --admin
+fi
+
+# Build when there is no build yet, or when a source file is newer than it.
+if [ ! -f .next/BUILD_ID ] || [ -n "$(find app server db public next.config.ts serwist.config.js package-lock.json -newer .next/BUILD_ID -print -quit)" ]; then
+  say "Building the app (a minute or two)"
+  npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log"; die "the build failed; the whole log is in $STATE/build.log"; }
+fi
+
+if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null; then
+  say "Stopping the previous server"
+  kill -TERM -- "-$(cat "$STATE/server.pid")" 2>/dev/null || true
+  for _ in $(seq 40); do kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null || break; sleep 0.25; done
+fi
+
+say "Starting the server"
+setsid node node_modules/.bin/tsx server.ts >"$STATE/server.log" 2>&1 < /dev/null &
+echo $! > "$STATE/server.pid"
+wait_for_http "http://127.0.0.1:$PORT/healthz" 60 || { tail -n 30 "$STATE/server.log"; die "the server did not start; see $STATE/server.log"; }
+
+cat <<DONE
+
+  Twinboot is running at  $APP_URL
+  Sign in with            $DEMO_EMAIL
+                          $DEMO_PASSWORD
+
+  Server log: $STATE/server.log     Stop it: kill -- -$(cat "$STATE/server.pid")
+DONE

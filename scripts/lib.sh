@@ -1,0 +1,98 @@
+# Shared shell functions for the demo and test scripts. Source it; do not run it.
+# Everything here is idempotent: it installs or starts only what is missing.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say() { printf '\033[1;36m==>\033[0m %s\n' "$*"; }
+die() { printf 'twinboot: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages that are not installed yet.
+ensure_debian_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "needs Debian packages ${missing[*]}; run as root or install them first"
+  say "Installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own services (postgresql's main cluster) from starting:
+  # Twinboot runs its own Postgres instance.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
+# Installs npm dependencies when node_modules is missing or older than the lockfile.
+ensure_node_modules() {
+  cd "$ROOT"
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "Installing npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+pg_bindir() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$dir" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
+  echo "$dir"
+}
+
+# start_postgres DATA_DIR PORT PASSWORD: creates the cluster if needed, starts it if stopped.
+# It listens on 127.0.0.1 only and requires a password (scram-sha-256).
+start_postgres() {
+  local data="$1" port="$2" password="$3" bin
+  bin="$(pg_bindir)"
+  mkdir -p "$data"
+  chown postgres:postgres "$data"
+  chmod 700 "$data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    local pwfile
+    pwfile="$(mktemp)"
+    printf '%s\n' "$password" > "$pwfile"
+    chown postgres "$pwfile"
+    runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --pwfile="$pwfile" \
+      --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 >/dev/null
+    rm -f "$pwfile"
+  fi
+  if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -w -l "$data/postgres.log" \
+      -o "-p $port -k $data -c listen_addresses=127.0.0.1" start >/dev/null \
+      || die "Postgres did not start; see $data/postgres.log"
+  fi
+}
+
+stop_postgres() {
+  local data="$1"
+  [ -f "$data/PG_VERSION" ] || return 0
+  runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
+}
+
+# create_database PORT PASSWORD NAME: creates the database if it does not exist.
+create_database() {
+  local port="$1" password="$2" name="$3"
+  PGPASSWORD="$password" psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+    "select 1 from pg_database where datname = '$name'" | grep -q 1 \
+    || PGPASSWORD="$password" psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database \"$name\"" >/dev/null
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+random_secret() {
+  node -e "console.log(require('crypto').randomBytes(${1:-32}).toString('base64'))"
+}
+
+# wait_for_http URL SECONDS
+wait_for_http() {
+  local url="$1" deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}

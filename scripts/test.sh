@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# npm test: installs what the tests need, starts a fresh Postgres for this run, type-checks and
+# lints, runs the unit and integration tests, builds the app, starts it, runs the end-to-end
+# tests in Chromium, and stops everything it started. Exits non-zero on any failure.
+source "$(dirname "$0")/lib.sh"
+
+ensure_debian_packages postgresql curl ca-certificates chromium fonts-dejavu-core
+ensure_node_modules
+cd "$ROOT"
+
+RUN_DIR="$ROOT/.test-run"
+rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
+# Postgres runs as the postgres user, which may not reach a checkout under /root.
+PG_DATA="$(mktemp -d /tmp/twinboot-test-pg.XXXXXX)"
+PG_PORT="$(free_port)"
+PG_PASSWORD="$(random_secret 24 | tr -d '/+=')"
+SERVER_PID=""
+
+cleanup() {
+  local status=$?
+  [ -n "$SERVER_PID" ] && kill -TERM -- "-$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  stop_postgres "$PG_DATA"
+  rm -rf "$PG_DATA"
+  exit $status
+}
+trap cleanup EXIT INT TERM
+
+say "Starting a fresh Postgres for this run (port $PG_PORT)"
+start_postgres "$PG_DATA" "$PG_PORT" "$PG_PASSWORD"
+create_database "$PG_PORT" "$PG_PASSWORD" twinboot_test
+
+APP_PORT="$(free_port)"
+export NODE_ENV=production
+export DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/twinboot_test"
+export APP_URL="http://localhost:$APP_PORT" HOST=127.0.0.1 PORT="$APP_PORT"
+export AUTH_SECRET="$(random_secret 33)" DATA_ENCRYPTION_KEY="$(random_secret 32)"
+export CHROMIUM_PATH=/usr/bin/chromium
+
+say "Type-checking and linting"
+npx tsc --noEmit
+npx eslint --max-warnings=0 .
+
+say "Migrating the test database"
+node bin/twinboot.mjs db migrate
+
+say "Unit and integration tests"
+npx vitest run --project unit --project integration
+
+say "Building the app"
+npm run build --silent >"$RUN_DIR/build.log" 2>&1 || { tail -n 40 "$RUN_DIR/build.log"; die "the build failed"; }
+
+say "Starting the server on $APP_URL"
+setsid node node_modules/.bin/tsx server.ts >"$RUN_DIR/server.log" 2>&1 < /dev/null &
+SERVER_PID=$!
+wait_for_http "http://127.0.0.1:$APP_PORT/healthz" 60 || { tail -n 40 "$RUN_DIR/server.log"; die "the server did not start"; }
+
+say "End-to-end tests in Chromium"
+npx vitest run --project e2e
+
+say "All tests passed. Screenshots: e2e/screenshots/"

@@ -1,0 +1,86 @@
+// The Twinboot server process: Next.js pages and APIs, plus WebSocket upgrades, on one port.
+// Validates the environment first, and shuts down gracefully on SIGTERM and SIGINT.
+import { createServer, type IncomingMessage } from "node:http";
+import { sql } from "drizzle-orm";
+import next from "next";
+import { closeDb, db } from "./db/client";
+import { env, EnvError } from "./server/env";
+import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
+import { CLIENT_IP_HEADER } from "./server/request-meta";
+
+
+function loadEnvOrExit() {
+  try {
+    return env();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      console.error(`twinboot: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** The client's address, from the socket, or from the proxy's X-Forwarded-For when TRUST_PROXY is on. */
+function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = req.headers["x-forwarded-for"];
+  if (trustProxy && typeof forwarded === "string") {
+    const last = forwarded.split(",").at(-1)?.trim();
+    if (last) return last;
+  }
+  return (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+}
+
+const config = loadEnvOrExit();
+// Auth.js builds its URLs from AUTH_URL; derive it from the one origin we configure.
+process.env.AUTH_URL = new URL("/api/auth", config.APP_URL).toString();
+
+const dev = config.NODE_ENV !== "production";
+const app = next({ dev, hostname: config.HOST, port: config.PORT });
+const handle = app.getRequestHandler();
+await app.prepare();
+const nextUpgrade = app.getUpgradeHandler();
+
+const server = createServer((req, res) => {
+  // Overwrite, never trust, whatever the client sent in this header.
+  req.headers[CLIENT_IP_HEADER] = clientIp(req, config.TRUST_PROXY);
+  if (req.url === "/healthz") {
+    db()
+      .execute(sql`select 1`)
+      .then(() => res.writeHead(200, { "content-type": "text/plain" }).end("ok\n"))
+      .catch(() => res.writeHead(503, { "content-type": "text/plain" }).end("database unreachable\n"));
+    return;
+  }
+  void handle(req, res);
+});
+
+server.on("upgrade", (req, socket, head) => {
+  req.headers[CLIENT_IP_HEADER] = clientIp(req, config.TRUST_PROXY);
+  if (routeUpgrade(req, socket, head)) return;
+  // In development Next.js uses a socket of its own for hot reloading.
+  if (dev && req.url?.startsWith("/_next/")) return void nextUpgrade(req, socket, head);
+  refuseUpgrade(socket, 404, "Not Found");
+});
+
+server.listen(config.PORT, config.HOST, () => {
+  console.log(`Twinboot listening on http://${config.HOST}:${config.PORT} (public URL ${config.APP_URL})`);
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal} received: finishing open requests, then stopping.`);
+  const forced = setTimeout(() => {
+    console.error("Requests still open after 10 s; stopping anyway.");
+    process.exit(1);
+  }, 10_000);
+  forced.unref();
+  server.close(async () => {
+    await closeDb();
+    process.exit(0);
+  });
+  server.closeIdleConnections();
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

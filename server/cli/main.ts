@@ -1,0 +1,107 @@
+// The `twinboot` admin CLI: users, machines and the database, run on the server.
+import { parseArgs } from "node:util";
+import { ZodError } from "zod";
+import { closeDb } from "@/db/client";
+import { migrateDatabase } from "@/db/migrate";
+import { EnvError } from "@/server/env";
+import { DomainError } from "@/server/errors";
+import { createMachine, listAllMachines } from "@/server/machines/machines";
+import { createUser, findUserIdByEmail, listUsers } from "@/server/users/users";
+import { ZEmailSchema } from "@/server/wire/account";
+import { ZMachineNameSchema } from "@/server/wire/machines";
+
+const USAGE = `Usage: twinboot <command>
+
+  user add --email EMAIL --password-stdin [--admin]   add a user; the password is read from stdin
+  user list                                           list users
+  machine add --owner EMAIL --name NAME               add a machine; prints its one-time enrollment token
+  machine list                                        list every machine and its owner
+  db migrate                                          apply database migrations (safe to repeat)
+
+Configuration comes from the environment (DATABASE_URL and the rest; see the README).`;
+
+class UsageError extends Error {}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError("--password-stdin reads the password from a pipe: echo … | twinboot user add …");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+}
+
+function table(rows: Record<string, unknown>[]): void {
+  if (rows.length === 0) return void console.log("(none)");
+  const columns = Object.keys(rows[0]!);
+  const cells = rows.map((row) => columns.map((c) => (row[c] instanceof Date ? (row[c] as Date).toISOString() : String(row[c] ?? "-"))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  console.log(line(columns));
+  for (const r of cells) console.log(line(r));
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [area, verb, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      email: { type: "string" },
+      "password-stdin": { type: "boolean" },
+      admin: { type: "boolean" },
+      owner: { type: "string" },
+      name: { type: "string" },
+    },
+    strict: true,
+  });
+  switch (`${area} ${verb}`) {
+    case "user add": {
+      if (!values.email || !values["password-stdin"]) throw new UsageError("user add needs --email and --password-stdin.");
+      const user = await createUser({
+        email: ZEmailSchema.parse(values.email),
+        password: await readStdin(),
+        role: values.admin ? "admin" : "user",
+      });
+      return void console.log(`Added ${user.role} ${user.email} (${user.id}).`);
+    }
+    case "user list":
+      return table((await listUsers()).map(({ id, email, role, totpEnabled, createdAt }) => ({ id, email, role, totp: totpEnabled, created: createdAt })));
+    case "machine add": {
+      if (!values.owner || !values.name) throw new UsageError("machine add needs --owner and --name.");
+      const ownerId = await findUserIdByEmail(ZEmailSchema.parse(values.owner));
+      if (!ownerId) throw new UsageError(`No user has the email ${values.owner}. Add one with: twinboot user add`);
+      const { machine, enrollmentToken } = await createMachine({ ownerId, name: ZMachineNameSchema.parse(values.name) }, undefined, false);
+      console.log(`Added machine ${machine.name} (${machine.id}).`);
+      console.log(`One-time enrollment token (valid until ${machine.enrollmentTokenExpiresAt?.toISOString()}):`);
+      return void console.log(enrollmentToken);
+    }
+    case "machine list":
+      return table((await listAllMachines()).map(({ id, name, ownerEmail, applyBackMode, enrolledAt }) => ({ id, name, owner: ownerEmail, applyBack: applyBackMode, enrolled: enrolledAt })));
+    case "db migrate":
+      await migrateDatabase();
+      return void console.log("Database is up to date.");
+    default:
+      throw new UsageError(area ? `Unknown command: ${argv.join(" ")}` : "");
+  }
+}
+
+/** Runs the CLI; returns the exit code. Errors print one line, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await run(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      if (error.message) console.error(`twinboot: ${error.message}\n`);
+      console.error(USAGE);
+      return 2;
+    }
+    if (error instanceof ZodError) console.error(`twinboot: ${error.issues[0]?.message ?? "invalid input"}`);
+    else if (error instanceof DomainError || error instanceof EnvError) console.error(`twinboot: ${error.message}`);
+    else if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
+      console.error(`twinboot: ${error.message}\n\n${USAGE}`);
+      return 2;
+    } else console.error(`twinboot: unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await closeDb();
+  }
+}

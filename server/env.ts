@@ -1,0 +1,63 @@
+// The server's configuration: every environment variable, validated once with zod.
+// A missing or wrong variable stops the process with one line that names it.
+import { z } from "zod";
+
+const minutes = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const ZEnvSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    DATABASE_URL: z
+      .string({ error: "is required (a postgres:// URL)" })
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL"),
+    APP_URL: z.url({ error: "is required: the public origin users open, e.g. https://twinboot.example.com" }),
+    AUTH_SECRET: z
+      .string({ error: "is required: 32 or more random characters (openssl rand -base64 33)" })
+      .min(32, "must be at least 32 characters"),
+    DATA_ENCRYPTION_KEY: z
+      .string({ error: "is required: 32 random bytes in base64 (openssl rand -base64 32)" })
+      .refine((v) => Buffer.from(v, "base64").length === 32, "must be 32 bytes in base64 (openssl rand -base64 32)"),
+    HOST: z.string().default("127.0.0.1"),
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    TRUST_PROXY: z.stringbool().default(false),
+    SESSION_IDLE_MINUTES: minutes(30),
+    SESSION_MAX_HOURS: minutes(12),
+    LOGIN_MAX_FAILURES: minutes(5),
+    LOGIN_LOCKOUT_MINUTES: minutes(15),
+    LOGIN_MAX_FAILURES_PER_IP: minutes(30),
+  })
+  .superRefine((env, ctx) => {
+    const url = new URL(env.APP_URL);
+    const local = ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+    if (url.protocol !== "https:" && !local) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["APP_URL"],
+        message: "must be https:// outside localhost (put TLS in front of Twinboot)",
+      });
+    }
+  });
+
+export type Env = z.infer<typeof ZEnvSchema>;
+
+export class EnvError extends Error {}
+
+let cached: Env | undefined;
+
+/** The validated environment; throws EnvError naming the first bad variable. */
+export function env(): Env {
+  if (cached) return cached;
+  const parsed = ZEnvSchema.safeParse(process.env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = issue.path.join(".");
+    throw new EnvError(`Environment variable ${name} ${issue.message}`);
+  }
+  cached = parsed.data;
+  return cached;
+}
+
+/** True when cookies must be Secure: the app is served over https. */
+export function usesSecureCookies(): boolean {
+  return new URL(env().APP_URL).protocol === "https:";
+}
