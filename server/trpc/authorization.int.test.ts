@@ -1,0 +1,173 @@
+// Proves, for every procedure of the tRPC router, that one signed-in user can neither read nor
+// change another user's records. The router is walked, so a new procedure without a probe here
+// fails the test.
+import { TRPCError } from "@trpc/server";
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { db } from "@/db/client";
+import { auditEvents, machines, recoveryCodes, users } from "@/db/schema";
+import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
+import { touchAuthSession } from "@/server/auth/auth-session";
+import { signInWithPassword } from "@/server/auth/sign-in";
+import { totpCode } from "@/server/auth/totp";
+import { createTestUser, signedInCaller } from "@/server/testing/accounts";
+import { appRouter } from "./root";
+
+async function makeActor({ withTotp = false } = {}) {
+  const account = await createTestUser();
+  const { caller, sessionUser } = await signedInCaller(account);
+  const { machine } = await caller.machines.create({ name: `Desk of ${account.email}` });
+  if (withTotp) {
+    const meta = { ip: null, userAgent: null };
+    const { secret } = await beginTotpSetup(account, { password: account.password }, meta);
+    await confirmTotpSetup(account.id, totpCode(secret), meta);
+  }
+  return { ...account, caller, sessionId: sessionUser.sessionId, machine };
+}
+type Actor = Awaited<ReturnType<typeof makeActor>>;
+
+async function expectCode(call: Promise<unknown>, code: TRPCError["code"]) {
+  await expect(call).rejects.toSatisfy((e) => e instanceof TRPCError && e.code === code);
+}
+
+/** Runs a call on the attacker's own account, whose outcome depends on that account's state. */
+async function onOwnAccount(call: Promise<unknown>) {
+  await call.catch((e: unknown) => {
+    if (!(e instanceof TRPCError && e.code === "CONFLICT")) throw e;
+  });
+}
+
+async function machineRow(machineId: string) {
+  const [row] = await db().select().from(machines).where(eq(machines.id, machineId));
+  return row;
+}
+
+async function userRow(userId: string) {
+  const [row] = await db().select().from(users).where(eq(users.id, userId));
+  return row!;
+}
+
+async function expectStillSignedIn(victim: Actor) {
+  expect(await touchAuthSession(victim.sessionId)).not.toBeNull();
+}
+
+/** What `attacker` tries against `victim` with each procedure, and what must then hold. */
+const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> = {
+  "account.me": async (a, v) => {
+    const me = await a.caller.account.me();
+    expect(me.id).toBe(a.id);
+    expect(JSON.stringify(me)).not.toContain(v.email);
+  },
+  "account.sessions": async (a, v) => {
+    const sessions = await a.caller.account.sessions();
+    expect(sessions.map((s) => s.id)).toContain(a.sessionId);
+    expect(sessions.map((s) => s.id)).not.toContain(v.sessionId);
+  },
+  "account.activity": async (a, v) => {
+    const theirs = await db().select({ id: auditEvents.id }).from(auditEvents).where(eq(auditEvents.userId, v.id));
+    const mine = await a.caller.account.activity();
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(mine.map((e) => e.id)).not.toEqual(expect.arrayContaining([theirs[0]!.id]));
+  },
+  "account.signOut": async (a, v) => {
+    await a.caller.account.signOut();
+    expect(await touchAuthSession(a.sessionId)).toBeNull();
+    await expectStillSignedIn(v);
+  },
+  "account.revokeSession": async (a, v) => {
+    await expectCode(a.caller.account.revokeSession({ sessionId: v.sessionId }), "NOT_FOUND");
+    await expectStillSignedIn(v);
+  },
+  "account.signOutEverywhere": async (a, v) => {
+    await a.caller.account.signOutEverywhere();
+    await expectStillSignedIn(v);
+  },
+  "account.changePassword": async (a, v) => {
+    await a.caller.account.changePassword({ currentPassword: a.password, newPassword: "amber orchard seventeen" });
+    // The victim's password still works (their second factor is then asked for).
+    const again = await signInWithPassword({ email: v.email, password: v.password }, { ip: null, userAgent: null });
+    expect(again.ok || again.failure.kind === "second_factor_required").toBe(true);
+    await expectStillSignedIn(v);
+  },
+  "account.beginTotpSetup": async (a, v) => {
+    const before = await userRow(v.id);
+    await onOwnAccount(a.caller.account.beginTotpSetup({ proof: { password: a.password } }));
+    const after = await userRow(v.id);
+    expect(after.totpPendingSecret).toBe(before.totpPendingSecret);
+    expect(after.totpSecret).toBe(before.totpSecret);
+  },
+  "account.confirmTotpSetup": async (a, v) => {
+    const before = await userRow(v.id);
+    await expectCode(a.caller.account.confirmTotpSetup({ code: "123456" }), "CONFLICT");
+    expect(await userRow(v.id)).toEqual(before);
+  },
+  "account.disableTotp": async (a, v) => {
+    await onOwnAccount(a.caller.account.disableTotp({ proof: { password: a.password } }));
+    expect((await userRow(v.id)).totpSecret).not.toBeNull();
+  },
+  "account.regenerateRecoveryCodes": async (a, v) => {
+    const before = await db().select().from(recoveryCodes).where(eq(recoveryCodes.userId, v.id));
+    await onOwnAccount(a.caller.account.regenerateRecoveryCodes({ proof: { password: a.password } }));
+    expect(await db().select().from(recoveryCodes).where(eq(recoveryCodes.userId, v.id))).toEqual(before);
+  },
+  "machines.list": async (a, v) => {
+    const ids = (await a.caller.machines.list()).map((m) => m.id);
+    expect(ids).toEqual([a.machine.id]);
+    expect(ids).not.toContain(v.machine.id);
+  },
+  "machines.get": async (a, v) => {
+    await expectCode(a.caller.machines.get({ machineId: v.machine.id }), "NOT_FOUND");
+  },
+  "machines.create": async (a, v) => {
+    await a.caller.machines.create({ name: "Another" });
+    expect((await v.caller.machines.list()).map((m) => m.id)).toEqual([v.machine.id]);
+  },
+  "machines.rename": async (a, v) => {
+    await expectCode(a.caller.machines.rename({ machineId: v.machine.id, name: "Mine now" }), "NOT_FOUND");
+    expect((await machineRow(v.machine.id))?.name).toBe(v.machine.name);
+  },
+  "machines.setApplyBackMode": async (a, v) => {
+    await expectCode(a.caller.machines.setApplyBackMode({ machineId: v.machine.id, mode: "auto" }), "NOT_FOUND");
+    expect((await machineRow(v.machine.id))?.applyBackMode).toBe("prompt");
+  },
+  "machines.issueEnrollmentToken": async (a, v) => {
+    const before = await machineRow(v.machine.id);
+    await expectCode(a.caller.machines.issueEnrollmentToken({ machineId: v.machine.id }), "NOT_FOUND");
+    expect((await machineRow(v.machine.id))?.enrollmentTokenHash).toBe(before?.enrollmentTokenHash);
+  },
+  "machines.delete": async (a, v) => {
+    await expectCode(a.caller.machines.delete({ machineId: v.machine.id, proof: { password: a.password } }), "NOT_FOUND");
+    expect(await machineRow(v.machine.id)).toBeDefined();
+  },
+  "admin.users": async (a) => {
+    await expectCode(a.caller.admin.users(), "FORBIDDEN");
+  },
+};
+
+describe("authorization: every procedure is scoped to the signed-in user", () => {
+  it("has a cross-user probe for every procedure of the router", () => {
+    expect(Object.keys(appRouter._def.procedures).sort()).toEqual(Object.keys(probes).sort());
+  });
+
+  for (const [path, probe] of Object.entries(probes)) {
+    it(`${path}: neither user reaches the other's records`, async () => {
+      // Fresh pairs per probe, as some probes sign out or change passwords. Victims have TOTP on,
+      // so that the second-factor procedures have something to protect; attackers with and without.
+      for (const attackerHasTotp of [false, true]) {
+        const attacker = await makeActor({ withTotp: attackerHasTotp });
+        const victim = await makeActor({ withTotp: true });
+        await probe(attacker, victim);
+      }
+    });
+  }
+
+  it("refuses every procedure without a signed-in user", async () => {
+    const { createCaller } = await import("./root");
+    const { createTRPCContext } = await import("./init");
+    const anonymous = createCaller(createTRPCContext({ headers: new Headers({ origin: process.env.APP_URL! }), user: null }));
+    await expectCode(anonymous.account.me(), "UNAUTHORIZED");
+    await expectCode(anonymous.machines.list(), "UNAUTHORIZED");
+    await expectCode(anonymous.machines.create({ name: "x" }), "UNAUTHORIZED");
+    await expectCode(anonymous.admin.users(), "UNAUTHORIZED");
+  });
+});
