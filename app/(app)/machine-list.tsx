@@ -23,7 +23,12 @@ export function MachineList() {
       {machines.data && machines.data.length === 0 ? <EmptyState /> : null}
       {adding || machines.data?.length === 0 ? (
         <div className="mb-6">
-          <AddMachine onClose={machines.data?.length ? () => setAdding(false) : undefined} />
+          {/* Kept open after adding, so the one-time token stays on screen until "Done". */}
+          <AddMachine
+            cancellable={Boolean(machines.data?.length)}
+            onAdded={() => setAdding(true)}
+            onClose={() => setAdding(false)}
+          />
         </div>
       ) : null}
       {machines.data && machines.data.length > 0 ? (
@@ -35,7 +40,7 @@ export function MachineList() {
                 className="block rounded-xl border border-slate-200 bg-white p-4 shadow-sm transition hover:border-brand-500 dark:border-slate-800 dark:bg-slate-900"
               >
                 <div className="flex items-start justify-between gap-2">
-                  <span className="font-medium break-all">{m.name}</span>
+                  <span className="font-medium [overflow-wrap:anywhere]">{m.name}</span>
                   <span
                     className={`shrink-0 rounded-full px-2 py-0.5 text-xs font-medium ${
                       m.enrolledAt
@@ -75,13 +80,16 @@ function EmptyState() {
   );
 }
 
-function AddMachine({ onClose }: { onClose?: () => void }) {
+function AddMachine({ cancellable, onAdded, onClose }: { cancellable: boolean; onAdded: () => void; onClose: () => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const create = useMutation(
     trpc.machines.create.mutationOptions({
-      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.machines.list.queryKey() }),
+      onSuccess: () => {
+        onAdded();
+        return queryClient.invalidateQueries({ queryKey: trpc.machines.list.queryKey() });
+      },
     }),
   );
 
@@ -100,7 +108,7 @@ function AddMachine({ onClose }: { onClose?: () => void }) {
             onClick={() => {
               create.reset();
               setName("");
-              onClose?.();
+              onClose();
             }}
           >
             Done
@@ -128,7 +136,7 @@ function AddMachine({ onClose }: { onClose?: () => void }) {
           <Button type="submit" disabled={create.isPending}>
             {create.isPending ? "Adding…" : "Add"}
           </Button>
-          {onClose ? (
+          {cancellable ? (
             <Button type="button" kind="ghost" onClick={onClose}>
               Cancel
             </Button>

@@ -89,7 +89,7 @@ export function SecretBox({ children, label }: { children: ReactNode; label: str
   return (
     <pre
       aria-label={label}
-      className="overflow-x-auto rounded-lg bg-slate-900 p-3 font-mono text-sm break-all whitespace-pre-wrap text-emerald-200 select-all"
+      className="overflow-x-auto rounded-lg bg-slate-900 p-3 font-mono text-sm [overflow-wrap:anywhere] whitespace-pre-wrap text-emerald-200 select-all"
     >
       {children}
     </pre>

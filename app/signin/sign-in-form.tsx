@@ -97,7 +97,7 @@ export function SignInForm({ returnTo }: { returnTo: string }) {
       ) : (
         <>
           <p className="text-sm text-slate-600 dark:text-slate-400">
-            Enter the 6-digit code from your authenticator app for <strong className="break-all">{email}</strong>, or one
+            Enter the 6-digit code from your authenticator app for <strong className="[overflow-wrap:anywhere]">{email}</strong>, or one
             of your recovery codes.
           </p>
           <Field

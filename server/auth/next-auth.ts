@@ -62,6 +62,13 @@ export const { handlers, auth, signIn, signOut } = NextAuth(() => ({
   cookies: cookieConfig(),
   session: { strategy: "jwt", maxAge: env().SESSION_MAX_HOURS * 3600 },
   pages: { signIn: "/signin", error: "/signin" },
+  logger: {
+    // A refused sign-in is an expected outcome (already in the audit log), not a server error.
+    error(error) {
+      if (error.name === "CredentialsSignin" || (error as { type?: string }).type === "CredentialsSignin") return;
+      console.error(`[auth] ${error.name}: ${error.message}`);
+    },
+  },
   providers: [
     Credentials({
       credentials: { email: {}, password: {}, secondFactor: {} },

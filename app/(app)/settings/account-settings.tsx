@@ -14,7 +14,7 @@ export function AccountSettings() {
   if (me.isError) return <Notice kind="error">{errorMessage(me.error)}</Notice>;
   return (
     <>
-      <PageTitle subtitle={<span className="break-all">Signed in as {me.data.email}</span>}>Settings</PageTitle>
+      <PageTitle subtitle={<span className="[overflow-wrap:anywhere]">Signed in as {me.data.email}</span>}>Settings</PageTitle>
       <div className="space-y-6">
         <TwoStepCard enabled={me.data.totpEnabled} recoveryCodesLeft={me.data.recoveryCodesLeft} />
         <PasswordCard />
@@ -196,10 +196,9 @@ function TwoStepCard({ enabled, recoveryCodesLeft }: { enabled: boolean; recover
             }}
           >
             <p className="text-sm">Scan this code with your authenticator app, then enter the 6-digit code it shows.</p>
-            {/* eslint-disable-next-line @next/next/no-img-element -- a data: URL made on the server */}
             <img src={begin.data.qrDataUrl} alt="QR code for your authenticator app" className="h-48 w-48 rounded-lg bg-white p-2" />
             <p className="text-xs text-slate-600 dark:text-slate-400">
-              Can’t scan? Enter this key by hand: <code className="font-mono break-all select-all">{begin.data.secret}</code>
+              Can’t scan? Enter this key by hand: <code className="font-mono [overflow-wrap:anywhere] select-all">{begin.data.secret}</code>
             </p>
             <div className="sm:max-w-xs">
               <Field label="6-digit code" inputMode="numeric" autoComplete="one-time-code" required maxLength={6} value={code} onChange={(e) => setCode(e.target.value)} />

@@ -14,7 +14,7 @@ export function UserList() {
         <ul className="divide-y divide-slate-200 dark:divide-slate-800">
           {users.data?.map((u) => (
             <li key={u.id} className="flex flex-wrap items-center justify-between gap-2 py-3 text-sm">
-              <span className="font-medium break-all">{u.email}</span>
+              <span className="font-medium [overflow-wrap:anywhere]">{u.email}</span>
               <span className="flex flex-wrap gap-2 text-xs">
                 <span className="rounded-full bg-slate-200 px-2 py-0.5 dark:bg-slate-800">{u.role}</span>
                 {u.totpEnabled ? <span className="rounded-full bg-emerald-100 px-2 py-0.5 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200">two-step</span> : null}

@@ -32,7 +32,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         ← Machines
       </Link>
       <PageTitle subtitle={m.enrolledAt ? `Agent enrolled ${m.enrolledAt.toLocaleString()}` : "Waiting for its agent to enroll"}>
-        <span className="break-all">{m.name}</span>
+        <span className="[overflow-wrap:anywhere]">{m.name}</span>
       </PageTitle>
       <div className="space-y-6">
         <Card title="Backups">
