@@ -18,12 +18,18 @@ SERVER_PID=""
 
 cleanup() {
   local status=$?
-  [ -n "$SERVER_PID" ] && kill -TERM -- "-$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  set +e
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM -- "-$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
   stop_postgres "$PG_DATA"
   rm -rf "$PG_DATA"
   exit $status
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 say "Starting a fresh Postgres for this run (port $PG_PORT)"
 start_postgres "$PG_DATA" "$PG_PORT" "$PG_PASSWORD"

@@ -313,7 +313,7 @@ function ActivityCard() {
     <Card title="Recent activity">
       <ul className="space-y-2 text-sm">
         {activity.data?.map((e) => (
-          <li key={e.id} className="flex flex-wrap justify-between gap-x-4">
+          <li key={e.id} className="flex flex-col sm:flex-row sm:justify-between sm:gap-x-4">
             <span className={e.action === "sign_in_failed" || e.action === "account_locked" ? "text-red-700 dark:text-red-400" : ""}>
               {ACTION_LABELS[e.action] ?? e.action}
             </span>
