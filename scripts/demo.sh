@@ -12,7 +12,8 @@ ensure_debian_packages postgresql curl ca-certificates
 ensure_node_modules
 
 mkdir -p "$STATE"
-chmod 700 "$STATE"
+# 711: the postgres user must reach $STATE/postgres; the secrets file itself is 0600.
+chmod 711 "$STATE"
 # Secrets are made once and kept, so a second run finds the same database and sessions.
 if [ ! -f "$STATE/demo.env" ]; then
   umask 077
@@ -43,10 +44,13 @@ if ! node bin/twinboot.mjs user list | grep -q "$DEMO_EMAIL"; then
   printf '%s' "$DEMO_PASSWORD" | node bin/twinboot.mjs user add --email "$DEMO_EMAIL" --password-stdin --admin
 fi
 
-# Build when there is no build yet, or when a source file is newer than it.
-if [ ! -f .next/BUILD_ID ] || [ -n "$(find app server db public next.config.ts serwist.config.js package-lock.json -newer .next/BUILD_ID -print -quit)" ]; then
+# Build when there is no build yet, or when a source file is newer than the last build.
+STAMP=.next/twinboot-build-stamp
+if [ ! -f "$STAMP" ] || [ -n "$(find app server db public next.config.ts serwist.config.js package-lock.json \
+    -newer "$STAMP" ! -path public/sw.js ! -path public/sw.js.map -print -quit)" ]; then
   say "Building the app (a minute or two)"
   npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log"; die "the build failed; the whole log is in $STATE/build.log"; }
+  touch "$STAMP"
 fi
 
 if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null; then

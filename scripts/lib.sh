@@ -21,9 +21,13 @@ ensure_debian_packages() {
   apt-get update -qq
   # policy-rc.d keeps the packages' own services (postgresql's main cluster) from starting:
   # Twinboot runs its own Postgres instance.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  local own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 }
 
 # Installs npm dependencies when node_modules is missing or older than the lockfile.
