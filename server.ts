@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import next from "next";
 import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
+import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
 
@@ -61,6 +62,14 @@ server.on("upgrade", (req, socket, head) => {
   if (dev && req.url?.startsWith("/_next/")) return void nextUpgrade(req, socket, head);
   refuseUpgrade(socket, 404, "Not Found");
 });
+
+// Uploads abandoned by their agent (or by a crash) leave no partial file behind.
+const sweepUploads = () =>
+  abandonStaleUploads()
+    .then((n) => n > 0 && console.log(`Removed ${n} abandoned upload(s).`))
+    .catch((error: unknown) => console.error("Sweeping abandoned uploads failed:", error));
+void sweepUploads();
+setInterval(sweepUploads, 10 * 60_000).unref();
 
 server.listen(config.PORT, config.HOST, () => {
   console.log(`Twinboot listening on http://${config.HOST}:${config.PORT} (public URL ${config.APP_URL})`);

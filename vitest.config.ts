@@ -20,7 +20,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "integration",
-          include: ["{server,db,agent}/**/*.int.test.ts"],
+          include: ["{server,db,agent}/**/*.int.test.ts", "e2e/fixtures/**/*.int.test.ts"],
           environment: "node",
           testTimeout: 30_000,
           hookTimeout: 60_000,

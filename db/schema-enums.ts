@@ -2,3 +2,9 @@
 export const userRole = ["admin", "user"] as const;
 export const applyBackMode = ["auto", "prompt", "manual"] as const;
 export type ApplyBackMode = (typeof applyBackMode)[number];
+/** base: the first full image; incremental: blocks changed since its parent; independent: a full image taken later. */
+export const imageKind = ["base", "incremental", "independent"] as const;
+export type ImageKind = (typeof imageKind)[number];
+/** Where an image came from: the machine's agent, or a VM session saved on the server. */
+export const imageOrigin = ["agent", "session"] as const;
+export type ImageOrigin = (typeof imageOrigin)[number];

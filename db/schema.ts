@@ -2,7 +2,9 @@
 // are generated from this file by drizzle-kit, never edited by hand.
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   boolean,
+  type AnyPgColumn,
   index,
   inet,
   integer,
@@ -90,12 +92,20 @@ export const machines = pgTable(
     enrollmentTokenHash: text("enrollment_token_hash"),
     enrollmentTokenExpiresAt: timestamp("enrollment_token_expires_at", { withTimezone: true }),
     enrolledAt: timestamp("enrolled_at", { withTimezone: true }),
+    /** sha256 of the agent's machine credential, issued at enrollment. */
+    agentCredentialHash: text("agent_credential_hash"),
+    /**
+     * The last image this machine's agent sent. An incremental's parent is this image, even when
+     * session images were added since: the timeline is a tree.
+     */
+    lastAgentImageId: uuid("last_agent_image_id"),
     applyBackMode: applyBackMode("apply_back_mode").notNull().default("prompt"),
     createdAt: createdAt(),
   },
   (t) => [
     uniqueIndex("machines_owner_name_key").on(t.ownerId, sql`lower(${t.name})`),
     uniqueIndex("machines_enrollment_token_key").on(t.enrollmentTokenHash),
+    uniqueIndex("machines_agent_credential_key").on(t.agentCredentialHash),
   ],
 );
 export type Machine = typeof machines.$inferSelect;
@@ -118,6 +128,7 @@ export const auditAction = pgEnum("audit_action", [
   "machine_deleted",
   "enrollment_token_issued",
   "apply_back_mode_changed",
+  "machine_enrolled",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 
@@ -141,3 +152,59 @@ export const auditEvents = pgTable(
   ],
 );
 export type AuditEvent = typeof auditEvents.$inferSelect;
+
+export const imageKind = pgEnum("image_kind", enums.imageKind);
+export const imageOrigin = pgEnum("image_origin", enums.imageOrigin);
+export type { ImageKind, ImageOrigin } from "./schema-enums";
+
+/**
+ * A point-in-time disk image of a machine: a read-only qcow2 in the image store. An incremental
+ * image is an overlay whose backing file is its parent's; the parent links make a tree.
+ * A row exists only for a complete, checked, fsynced file.
+ */
+export const images = pgTable(
+  "images",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    parentId: uuid("parent_id").references((): AnyPgColumn => images.id, { onDelete: "restrict" }),
+    kind: imageKind("kind").notNull(),
+    origin: imageOrigin("origin").notNull(),
+    /** The file's path relative to the image store. */
+    file: text("file").notNull(),
+    virtualSize: bigint("virtual_size", { mode: "number" }).notNull(),
+    bytesStored: bigint("bytes_stored", { mode: "number" }).notNull(),
+    /** What the agent reported of the machine: firmware, partition table, CPUs, memory, NICs. */
+    profile: jsonb("profile").$type<Record<string, unknown>>().notNull().default({}),
+    /** When the disk was read (the backup's moment on the timeline). */
+    takenAt: timestamp("taken_at", { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("images_machine_taken_idx").on(t.machineId, t.takenAt), index("images_parent_idx").on(t.parentId)],
+);
+export type Image = typeof images.$inferSelect;
+
+/**
+ * An agent's upload in progress. Its qcow2 lives beside the machine's images under a temporary
+ * name; `committedOffset` only moves after the written data was flushed, so a crash or a dropped
+ * connection resumes from there. Abandoned uploads are deleted with their file.
+ */
+export const imageUploads = pgTable("image_uploads", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  machineId: uuid("machine_id")
+    .notNull()
+    .references(() => machines.id, { onDelete: "cascade" }),
+  parentId: uuid("parent_id").references(() => images.id, { onDelete: "cascade" }),
+  kind: imageKind("kind").notNull(),
+  file: text("file").notNull(),
+  virtualSize: bigint("virtual_size", { mode: "number" }).notNull(),
+  committedOffset: bigint("committed_offset", { mode: "number" }).notNull().default(0),
+  bytesReceived: bigint("bytes_received", { mode: "number" }).notNull().default(0),
+  profile: jsonb("profile").$type<Record<string, unknown>>().notNull().default({}),
+  takenAt: timestamp("taken_at", { withTimezone: true }).notNull(),
+  createdAt: createdAt(),
+  lastActivityAt: timestamp("last_activity_at", { withTimezone: true }).notNull().defaultNow(),
+});
+export type ImageUpload = typeof imageUploads.$inferSelect;

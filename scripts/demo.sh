@@ -8,7 +8,8 @@ PORT="${PORT:-3000}"
 APP_URL="${APP_URL:-http://localhost:$PORT}"
 DEMO_EMAIL="demo@twinboot.local"
 
-ensure_debian_packages postgresql curl ca-certificates
+ensure_debian_packages postgresql curl ca-certificates qemu-utils qemu-system-x86 \
+  busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64
 ensure_node_modules
 
 mkdir -p "$STATE"
@@ -33,6 +34,7 @@ start_postgres "$STATE/postgres" "$PG_PORT" "$PG_PASSWORD"
 create_database "$PG_PORT" "$PG_PASSWORD" twinboot
 
 export NODE_ENV=production HOST=127.0.0.1 PORT APP_URL AUTH_SECRET DATA_ENCRYPTION_KEY
+export IMAGE_STORE_DIR="$STATE/images"
 export DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/twinboot"
 cd "$ROOT"
 
@@ -63,6 +65,28 @@ say "Starting the server"
 setsid node node_modules/.bin/tsx server.ts >"$STATE/server.log" 2>&1 < /dev/null &
 echo $! > "$STATE/server.pid"
 wait_for_http "http://127.0.0.1:$PORT/healthz" 60 || { tail -n 30 "$STATE/server.log"; die "the server did not start; see $STATE/server.log"; }
+
+# The demo machine: the test fixture's "office PC" disk stands in for a physical computer. Its
+# agent takes a base image, a visible change is made to the disk, and an incremental follows.
+if [ ! -f "$STATE/agent/agent.json" ]; then
+  say "Backing up the demo machine (a base and an incremental image)"
+  mkdir -p "$STATE/agent"
+  fixture="$(bash e2e/fixtures/build-office-pc.sh 2>"$STATE/fixture.log" | tail -n 1)" || die "building the demo disk failed; see $STATE/fixture.log"
+  cp --sparse=always "$fixture" "$STATE/agent/office-pc.raw"
+  token="$(node bin/twinboot.mjs machine add --owner "$DEMO_EMAIL" --name "Office PC" | tail -n 1)"
+  agent=(node bin/twinboot-agent.mjs)
+  "${agent[@]}" enroll --server "$APP_URL" --token "$token" --config "$STATE/agent/agent.json"
+  node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.device=process.argv[2];c.stateDir=process.argv[3];require("fs").writeFileSync(f,JSON.stringify(c,null,2),{mode:0o600})' \
+    "$STATE/agent/agent.json" "$STATE/agent/office-pc.raw" "$STATE/agent/state"
+  "${agent[@]}" backup --config "$STATE/agent/agent.json"
+  mnt="$(mktemp -d)"
+  loop="$(losetup --find --show --offset 1048576 "$STATE/agent/office-pc.raw")"
+  mount "$loop" "$mnt"
+  printf 'Quarterly numbers, revised on %s\n' "$(date -u +%F)" > "$mnt/home/alice/Documents/report.txt"
+  printf 'Remember to water the plants.\n' > "$mnt/home/alice/Documents/todo.txt"
+  umount "$mnt" && losetup --detach "$loop" && rmdir "$mnt"
+  "${agent[@]}" backup --config "$STATE/agent/agent.json"
+fi
 
 cat <<DONE
 

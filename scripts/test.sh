@@ -4,7 +4,8 @@
 # tests in Chromium, and stops everything it started. Exits non-zero on any failure.
 source "$(dirname "$0")/lib.sh"
 
-ensure_debian_packages postgresql curl ca-certificates chromium fonts-dejavu-core
+ensure_debian_packages postgresql curl ca-certificates chromium fonts-dejavu-core \
+  qemu-utils qemu-system-x86 busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64
 ensure_node_modules
 cd "$ROOT"
 
@@ -13,6 +14,7 @@ rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
 # Postgres runs as the postgres user, which may not reach a checkout under /root.
 PG_DATA="$(mktemp -d /tmp/twinboot-test-pg.XXXXXX)"
 PG_PORT="$(free_port)"
+IMAGE_STORE="$(mktemp -d /tmp/twinboot-test-images.XXXXXX)"
 PG_PASSWORD="$(random_secret 24 | tr -d '/+=')"
 SERVER_PID=""
 
@@ -24,7 +26,7 @@ cleanup() {
     wait "$SERVER_PID" 2>/dev/null
   fi
   stop_postgres "$PG_DATA"
-  rm -rf "$PG_DATA"
+  rm -rf "$PG_DATA" "$IMAGE_STORE"
   exit $status
 }
 trap cleanup EXIT
@@ -40,7 +42,7 @@ export NODE_ENV=production
 export DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/twinboot_test"
 export APP_URL="http://localhost:$APP_PORT" HOST=127.0.0.1 PORT="$APP_PORT"
 export AUTH_SECRET="$(random_secret 33)" DATA_ENCRYPTION_KEY="$(random_secret 32)"
-export CHROMIUM_PATH=/usr/bin/chromium
+export CHROMIUM_PATH=/usr/bin/chromium IMAGE_STORE_DIR="$IMAGE_STORE"
 
 say "Type-checking and linting"
 npx tsc --noEmit

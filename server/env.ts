@@ -25,6 +25,8 @@ const ZEnvSchema = z
     LOGIN_MAX_FAILURES: minutes(5),
     LOGIN_LOCKOUT_MINUTES: minutes(15),
     LOGIN_MAX_FAILURES_PER_IP: minutes(30),
+    IMAGE_STORE_DIR: z.string().startsWith("/", "must be an absolute path").default("/var/lib/twinboot/images"),
+    UPLOAD_RESUME_MINUTES: minutes(60),
   })
   .superRefine((env, ctx) => {
     const url = new URL(env.APP_URL);

@@ -29,3 +29,9 @@ export class RateLimitedError extends DomainError {
     super(message);
   }
 }
+
+/** No valid credential came with the request. */
+export class NotAuthenticatedError extends DomainError {}
+
+/** The credential is valid but does not reach this record (an agent writing to another machine). */
+export class ForbiddenError extends DomainError {}

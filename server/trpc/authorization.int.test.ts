@@ -5,7 +5,7 @@ import { TRPCError } from "@trpc/server";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { auditEvents, machines, recoveryCodes, users } from "@/db/schema";
+import { auditEvents, images, machines, recoveryCodes, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -22,7 +22,20 @@ async function makeActor({ withTotp = false } = {}) {
     const { secret } = await beginTotpSetup(account, { password: account.password }, meta);
     await confirmTotpSetup(account.id, totpCode(secret), meta);
   }
-  return { ...account, caller, sessionId: sessionUser.sessionId, machine };
+  // A timeline entry to protect (the file itself is not needed to read the record).
+  const [image] = await db()
+    .insert(images)
+    .values({
+      machineId: machine.id,
+      kind: "base",
+      origin: "agent",
+      file: `${machine.id}/x.qcow2`,
+      virtualSize: 1 << 30,
+      bytesStored: 1 << 20,
+      takenAt: new Date(),
+    })
+    .returning();
+  return { ...account, caller, sessionId: sessionUser.sessionId, machine, image: image! };
 }
 type Actor = Awaited<ReturnType<typeof makeActor>>;
 
@@ -138,6 +151,14 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "machines.delete": async (a, v) => {
     await expectCode(a.caller.machines.delete({ machineId: v.machine.id, proof: { password: a.password } }), "NOT_FOUND");
     expect(await machineRow(v.machine.id)).toBeDefined();
+  },
+  "images.list": async (a, v) => {
+    expect((await a.caller.images.list({ machineId: a.machine.id })).map((i) => i.id)).toEqual([a.image.id]);
+    expect(await a.caller.images.list({ machineId: v.machine.id })).toEqual([]);
+  },
+  "images.get": async (a, v) => {
+    expect((await a.caller.images.get({ imageId: a.image.id })).id).toBe(a.image.id);
+    await expectCode(a.caller.images.get({ imageId: v.image.id }), "NOT_FOUND");
   },
   "admin.users": async (a) => {
     await expectCode(a.caller.admin.users(), "FORBIDDEN");

@@ -2,11 +2,13 @@
 import { createCallerFactory, router } from "./init";
 import { accountRouter } from "./routers/account";
 import { adminRouter } from "./routers/admin";
+import { imagesRouter } from "./routers/images";
 import { machinesRouter } from "./routers/machines";
 
 export const appRouter = router({
   account: accountRouter,
   machines: machinesRouter,
+  images: imagesRouter,
   admin: adminRouter,
 });
 

@@ -9,6 +9,7 @@ import { Button, Card, Field, Notice, PageTitle } from "../../../_components/ui"
 import { APPLY_BACK_MODE_LABELS } from "../../apply-back-modes";
 import { ConfirmIdentityForm } from "../../confirm-identity-form";
 import { EnrollmentToken } from "../../enrollment-token";
+import { Timeline } from "./timeline";
 
 export function MachineDetail({ machineId }: { machineId: string }) {
   const trpc = useTRPC();
@@ -35,13 +36,7 @@ export function MachineDetail({ machineId }: { machineId: string }) {
         <span className="[overflow-wrap:anywhere]">{m.name}</span>
       </PageTitle>
       <div className="space-y-6">
-        <Card title="Backups">
-          <p className="text-sm text-slate-600 dark:text-slate-400">
-            {m.enrolledAt
-              ? "No backups yet. The agent sends the first one on its schedule."
-              : "No backups yet. Enroll the agent on this computer to start sending them."}
-          </p>
-        </Card>
+        <Timeline machineId={m.id} enrolled={m.enrolledAt !== null} />
         <ApplyBackModeCard machineId={m.id} mode={m.applyBackMode} />
         <EnrollmentCard machineId={m.id} enrolled={m.enrolledAt !== null} />
         <RenameCard machineId={m.id} name={m.name} />

@@ -1,0 +1,45 @@
+// The agent's configuration file (default /etc/twinboot/agent.json), written 0600 because it
+// holds the machine credential.
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { AGENT_CREDENTIAL_PREFIX } from "@/server/wire/agent";
+
+export const DEFAULT_CONFIG_PATH = "/etc/twinboot/agent.json";
+
+export const ZAgentConfigSchema = z.object({
+  server: z.url(),
+  machineId: z.uuid(),
+  machineName: z.string(),
+  credential: z.string().startsWith(AGENT_CREDENTIAL_PREFIX),
+  /** The disk to image: a block device, or a disk image file standing in for one. */
+  device: z.string().optional(),
+  /** Where the block index of the last image is kept. */
+  stateDir: z.string().default("/var/lib/twinboot-agent"),
+});
+export type AgentConfig = z.infer<typeof ZAgentConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export async function readAgentConfig(file: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    throw new ConfigError(`No agent configuration at ${file}. Enroll first: twinboot-agent enroll --server URL --token TOKEN`);
+  }
+  const parsed = ZAgentConfigSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${file}: ${issue?.path.join(".")} ${issue?.message}`);
+  }
+  return parsed.data;
+}
+
+/** Writes the file atomically (temporary name, then rename), readable by root only. */
+export async function writeAgentConfig(file: string, config: AgentConfig): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.tmp-${process.pid}`;
+  await writeFile(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, file);
+}

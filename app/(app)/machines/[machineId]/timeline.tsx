@@ -1,0 +1,112 @@
+"use client";
+// A machine's images, newest first, grouped by day; one is selected ("latest" in one tap).
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import type { ImageKind } from "@/db/schema-enums";
+import { errorMessage, useTRPC } from "../../../_trpc/client";
+import { Button, Card, Notice } from "../../../_components/ui";
+
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+const KIND_STYLES: Record<ImageKind, string> = {
+  base: "bg-sky-100 text-sky-900 dark:bg-sky-900/60 dark:text-sky-100",
+  incremental: "bg-slate-200 text-slate-800 dark:bg-slate-800 dark:text-slate-200",
+  independent: "bg-violet-100 text-violet-900 dark:bg-violet-900/60 dark:text-violet-100",
+};
+
+export function Timeline({ machineId, enrolled }: { machineId: string; enrolled: boolean }) {
+  const trpc = useTRPC();
+  const list = useQuery(trpc.images.list.queryOptions({ machineId }, { refetchInterval: 15_000 }));
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+
+  if (list.isError) return <Notice kind="error">{errorMessage(list.error)}</Notice>;
+  const imagesNewestFirst = list.data ?? [];
+  if (list.isSuccess && imagesNewestFirst.length === 0) {
+    return (
+      <Card title="Backups">
+        <p className="text-sm text-slate-600 dark:text-slate-400">
+          {enrolled
+            ? "No backups yet. The agent sends the first one when you run `twinboot-agent backup` on the computer."
+            : "No backups yet. Enroll the agent on this computer to start sending them."}
+        </p>
+      </Card>
+    );
+  }
+  const latest = imagesNewestFirst[0];
+  const selected = imagesNewestFirst.find((i) => i.id === selectedId);
+  const days = new Map<string, typeof imagesNewestFirst>();
+  for (const image of imagesNewestFirst) {
+    const day = image.takenAt.toLocaleDateString(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+    days.set(day, [...(days.get(day) ?? []), image]);
+  }
+
+  return (
+    <Card
+      title="Backups"
+      action={latest ? <Button onClick={() => setSelectedId(latest.id)}>Start from latest</Button> : null}
+    >
+      {selected ? (
+        <div className="mb-4 rounded-lg border border-brand-500 bg-brand-50 p-3 text-sm dark:bg-brand-900/30" aria-label="Selected image">
+          <p className="font-medium">
+            Selected: {selected.kind} image of {selected.takenAt.toLocaleString()}
+            {selected.id === latest?.id ? " (latest)" : ""}
+          </p>
+          <dl className="mt-2 grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-slate-700 dark:text-slate-300">
+            <dt>Disk</dt>
+            <dd>{formatBytes(selected.virtualSize)}, {formatBytes(selected.bytesStored)} stored</dd>
+            <dt>From</dt>
+            <dd>{selected.origin === "agent" ? "the computer's agent" : "a session"}</dd>
+            <dt>Parent</dt>
+            <dd className="[overflow-wrap:anywhere]">{selected.parentId ?? "none (a full image)"}</dd>
+            <dt>Firmware</dt>
+            <dd>{String(selected.profile.firmware ?? "unknown").toUpperCase()}, {String(selected.profile.partitionTable ?? "unknown").toUpperCase()} partitions</dd>
+          </dl>
+          <p className="mt-2 text-xs text-slate-600 dark:text-slate-400">
+            Starting a VM from an image needs a hypervisor pool, which this server does not have yet.
+          </p>
+        </div>
+      ) : null}
+      <ol className="space-y-5">
+        {[...days.entries()].map(([day, dayImages]) => (
+          <li key={day}>
+            <h3 className="mb-2 text-xs font-semibold tracking-wide text-slate-500 uppercase">{day}</h3>
+            <ul className="space-y-2">
+              {dayImages.map((image) => (
+                <li key={image.id}>
+                  <button
+                    type="button"
+                    onClick={() => setSelectedId(image.id)}
+                    aria-pressed={image.id === selectedId}
+                    className={`flex w-full flex-wrap items-center gap-x-3 gap-y-1 rounded-lg border px-3 py-2 text-left text-sm ${
+                      image.id === selectedId
+                        ? "border-brand-500 ring-2 ring-brand-500/30"
+                        : "border-slate-200 hover:border-slate-400 dark:border-slate-700"
+                    }`}
+                  >
+                    <span className="font-medium tabular-nums">
+                      {image.takenAt.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
+                    </span>
+                    <span className={`rounded-full px-2 py-0.5 text-xs font-medium ${KIND_STYLES[image.kind]}`}>{image.kind}</span>
+                    {image.origin === "session" ? <span className="text-xs text-slate-500">from a session</span> : null}
+                    <span className="ml-auto text-xs text-slate-600 tabular-nums dark:text-slate-400">
+                      {formatBytes(image.bytesStored)} of {formatBytes(image.virtualSize)}
+                    </span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ol>
+    </Card>
+  );
+}

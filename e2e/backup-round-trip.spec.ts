@@ -1,0 +1,223 @@
+// The first half of the loop with real parts: the agent CLI images the fixture disk, the server
+// stores a qcow2 chain, and every stored image reads back equal to the disk as it was.
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "@/db/client";
+import { images, imageUploads } from "@/db/schema";
+import { createMachine } from "@/server/machines/machines";
+import { createTestUser } from "@/server/testing/accounts";
+import { AGENT_API_PREFIX } from "@/server/wire/agent";
+import { changedBytes, freshFixtureDisk, mountPartition, runAgent, startAgent } from "./agent-backup";
+import { APP_URL } from "./support";
+
+const store = process.env.IMAGE_STORE_DIR!;
+const root = path.resolve(import.meta.dirname, "..");
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+let dir: string;
+let disk: string;
+let config: string;
+let machineId: string;
+
+function backup(...flags: string[]) {
+  const run = runAgent(["backup", "--config", config, "--device", disk, "--json", ...flags]);
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as { imageId: string; kind: string; parentId: string | null; bytesSent: number; bytesRead: number };
+}
+
+async function imageFile(imageId: string) {
+  const [image] = await db().select().from(images).where(eq(images.id, imageId));
+  return path.join(store, image!.file);
+}
+
+function compareWith(qcow2: string, raw: string): string {
+  return execFileSync("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", qcow2, raw], { encoding: "utf8" }).trim();
+}
+
+async function enrollNewMachine(name: string, configFile: string) {
+  const owner = await createTestUser();
+  const { machine, enrollmentToken } = await createMachine({ ownerId: owner.id, name }, undefined, false);
+  const enrolled = runAgent(["enroll", "--server", APP_URL, "--token", enrollmentToken, "--config", configFile]);
+  expect(enrolled.status, enrolled.stderr).toBe(0);
+  const stored = JSON.parse(readFileSync(configFile, "utf8"));
+  writeFileSync(configFile, JSON.stringify({ ...stored, stateDir: path.join(path.dirname(configFile), `state-${name}`) }));
+  return machine.id;
+}
+
+beforeAll(async () => {
+  ({ dir, disk } = freshFixtureDisk());
+  config = path.join(dir, "agent.json");
+  machineId = await enrollNewMachine("office-pc", config);
+  // A file with data that the incremental will turn into zeros.
+  const unmount = mountPartition(disk, path.join(dir, "mnt"));
+  execFileSync("dd", ["if=/dev/urandom", `of=${path.join(dir, "mnt/home/alice/scratch.bin")}`, "bs=64k", "count=16", "status=none"]);
+  unmount();
+}, 600_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("backing up the fixture disk", () => {
+  it("stores base, incremental and independent images that each equal the disk at their moment", async () => {
+    const base = backup();
+    expect(base.kind).toBe("base");
+    copyFileSync(disk, path.join(dir, "v1.raw"));
+
+    const mnt = path.join(dir, "mnt");
+    const unmount = mountPartition(disk, mnt);
+    // While mounted read-write, a plain backup is refused and says what to do.
+    const refused = runAgent(["backup", "--config", config, "--device", disk]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/mounted read-write.*--freeze.*--allow-inconsistent/);
+    writeFileSync(path.join(mnt, "home/alice/Documents/new-notes.txt"), "written at home\n");
+    writeFileSync(path.join(mnt, "home/alice/Documents/report.txt"), "rewritten report\n".repeat(500));
+    rmSync(path.join(mnt, "home/alice/Documents/budget.csv"));
+    execFileSync("dd", ["if=/dev/zero", `of=${path.join(mnt, "home/alice/scratch.bin")}`, "bs=64k", "count=16", "conv=notrunc", "status=none"]);
+    unmount();
+    copyFileSync(disk, path.join(dir, "v2.raw"));
+
+    const incremental = backup();
+    expect(incremental.kind).toBe("incremental");
+    expect(incremental.parentId).toBe(base.imageId);
+    const changed = changedBytes(readFileSync(path.join(dir, "v1.raw")), readFileSync(path.join(dir, "v2.raw")));
+    expect(changed).toBeGreaterThan(0);
+    expect(incremental.bytesSent).toBeLessThanOrEqual(1.1 * changed + 1024 * 1024);
+
+    const independent = backup("--independent");
+    expect(independent.kind).toBe("independent");
+    expect(independent.parentId).toBeNull();
+
+    expect(compareWith(await imageFile(base.imageId), path.join(dir, "v1.raw"))).toBe("Images are identical.");
+    expect(compareWith(await imageFile(incremental.imageId), path.join(dir, "v2.raw"))).toBe("Images are identical.");
+    expect(compareWith(await imageFile(independent.imageId), path.join(dir, "v2.raw"))).toBe("Images are identical.");
+    for (const image of [base, incremental, independent]) {
+      execFileSync("qemu-img", ["check", "-q", await imageFile(image.imageId)]);
+    }
+    const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", await imageFile(incremental.imageId)], { encoding: "utf8" }));
+    expect(info["backing-filename"]).toBe(`${base.imageId}.qcow2`);
+    expect(JSON.parse(execFileSync("qemu-img", ["info", "--output=json", await imageFile(independent.imageId)], { encoding: "utf8" }))["backing-filename"]).toBeUndefined();
+  });
+
+  it("leaves no image when the agent is killed mid-upload, and the next run completes", async () => {
+    const before = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
+    const agent = startAgent(["backup", "--config", config, "--device", disk, "--independent", "--json"]);
+    const exited = new Promise((resolve) => agent.on("exit", resolve));
+    await expect
+      .poll(async () => (await db().select().from(imageUploads).where(eq(imageUploads.machineId, machineId)))[0]?.bytesReceived ?? 0, {
+        timeout: 60_000,
+        interval: 20,
+      })
+      .toBeGreaterThan(0);
+    agent.kill("SIGKILL");
+    await exited;
+    const after = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
+    expect(after.length).toBe(before.length);
+    const next = backup();
+    expect(["incremental", "independent"]).toContain(next.kind);
+    expect(compareWith(await imageFile(next.imageId), disk)).toBe("Images are identical.");
+  });
+
+  it("survives a server killed mid-upload: the agent retries, the next server resumes, the image is exact", async () => {
+    const port = await freePort();
+    const server = `http://127.0.0.1:${port}`;
+    const startServer = () =>
+      spawn(process.execPath, [path.join(root, "node_modules/.bin/tsx"), "server.ts"], {
+        cwd: root,
+        env: { ...process.env, PORT: String(port) },
+        stdio: "ignore",
+        detached: true,
+      });
+    let first = startServer();
+    await expect.poll(() => fetch(`${server}/healthz`).then((r) => r.status, () => 0), { timeout: 60_000 }).toBe(200);
+    const viaSecond = path.join(dir, "via-second.json");
+    writeFileSync(viaSecond, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), server }));
+    const agent = startAgent(["backup", "--config", viaSecond, "--device", disk, "--independent", "--json"]);
+    let stdout = "";
+    agent.stdout.on("data", (chunk) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => agent.on("exit", resolve));
+    await expect
+      .poll(async () => (await db().select().from(imageUploads).where(eq(imageUploads.machineId, machineId)))[0]?.bytesReceived ?? 0, {
+        timeout: 60_000,
+        interval: 20,
+      })
+      .toBeGreaterThan(0);
+    // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
+    // on, holding its lock on the upload's file, and the next server must deal with it.
+    const group = execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
+    const daemons = group.split("\n").filter((l) => l.includes("qemu-storage"));
+    expect(daemons).toHaveLength(1);
+    for (const line of group.trim().split("\n")) {
+      const [pid, comm] = line.trim().split(/\s+/);
+      if (!comm?.startsWith("qemu-storage")) process.kill(Number(pid), "SIGKILL");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    first = startServer();
+    try {
+      expect(await exited).toBe(0);
+    } finally {
+      agent.kill("SIGKILL");
+      process.kill(-first.pid!, "SIGTERM");
+    }
+    const summary = JSON.parse(stdout) as { imageId: string };
+    expect(compareWith(await imageFile(summary.imageId), disk)).toBe("Images are identical.");
+    execFileSync("qemu-img", ["check", "-q", await imageFile(summary.imageId)]);
+  });
+
+  it("refuses a corrupted extent with a clear error, and another machine's credential with 403", async () => {
+    const { credential } = JSON.parse(readFileSync(config, "utf8"));
+    const otherConfig = path.join(dir, "other.json");
+    await enrollNewMachine("other-pc", otherConfig);
+    const other = JSON.parse(readFileSync(otherConfig, "utf8"));
+    const api = (p: string) => new URL(`${AGENT_API_PREFIX}${p}`, APP_URL);
+    const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: 1 << 20, cpus: 1, memoryBytes: 1 << 30, nics: [] };
+    const created = await fetch(api(`/machines/${machineId}/uploads`), {
+      method: "POST",
+      headers: { authorization: `Bearer ${credential}`, "content-type": "application/json" },
+      body: JSON.stringify({ kind: "independent", virtualSize: 1 << 20, takenAt: new Date(), profile }),
+    });
+    expect(created.status).toBe(201);
+    const { uploadId } = await created.json();
+
+    const data = Buffer.alloc(65536, 7);
+    const wrongHash = "0".repeat(64);
+    const corrupted = await fetch(api(`/machines/${machineId}/uploads/${uploadId}/extents?offset=0&length=65536&sha256=${wrongHash}`), {
+      method: "PUT",
+      headers: { authorization: `Bearer ${credential}` },
+      body: data,
+    });
+    expect(corrupted.status).toBe(400);
+    expect((await corrupted.json()).error).toMatch(/does not match its sha256.*Resend it/);
+
+    for (const target of [`/machines/${machineId}/uploads`, `/machines/${machineId}`]) {
+      const intruding = await fetch(api(target), {
+        method: target.endsWith("uploads") ? "POST" : "GET",
+        headers: { authorization: `Bearer ${other.credential}`, "content-type": "application/json" },
+        body: target.endsWith("uploads") ? JSON.stringify({ kind: "independent", virtualSize: 1 << 20, takenAt: new Date(), profile }) : undefined,
+      });
+      expect(intruding.status).toBe(403);
+    }
+    const noCredential = await fetch(api(`/machines/${machineId}`));
+    expect(noCredential.status).toBe(401);
+  });
+
+  it("tells the user clearly when the server is down", async () => {
+    const closedPort = await freePort();
+    const downConfig = path.join(dir, "down.json");
+    const server = `http://127.0.0.1:${closedPort}`;
+    writeFileSync(downConfig, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), server }));
+    const status = runAgent(["status", "--config", downConfig]);
+    expect(status.stdout).toContain(`not answering: The server at ${server} cannot be reached (ECONNREFUSED)`);
+  });
+});

@@ -1,0 +1,268 @@
+// Ingestion of an agent's backup: create → stream extents → finalize.
+//
+// The upload's qcow2 (standalone, or an overlay on the parent image) is exported over NBD by
+// qemu-storage-daemon, and each extent, its sha256 checked first, is written through it. Every
+// CHECKPOINT_BYTES the file is flushed and `committedOffset` advances: after a dropped connection
+// or a server crash the agent resumes from there. Finalizing flushes, checks the file with
+// qemu-img, seals it read-only under its image name (= the upload id) and only then records the
+// image, so an image row always means a complete, checked, fsynced file. Uploads idle longer than
+// UPLOAD_RESUME_MINUTES are abandoned: their record and files are removed.
+import { createHash, randomBytes } from "node:crypto";
+import { access, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { and, eq, lt } from "drizzle-orm";
+import { db } from "@/db/client";
+import { images, imageUploads, machines, type Image, type ImageUpload } from "@/db/schema";
+import type { AgentMachine } from "@/server/agent-api/authenticate-agent";
+import { env } from "@/server/env";
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "@/server/errors";
+import type { TCreateUploadRequest, TUploadState } from "@/server/wire/agent";
+import { openNbdExport, type NbdExport } from "./nbd-export";
+import { createQcow2, createQcow2Overlay, qemuImgCheck, qemuImgInfo } from "./qcow2";
+import { ensureMachineDir, imageFileName, removeStoreFile, sealImageFile, storePath, uploadFileName } from "./store";
+
+async function fileExists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+/** An export with no request for this long is closed; the next extent reopens it. */
+const EXPORT_IDLE_MS = 2 * 60_000;
+
+interface OpenUpload {
+  nbd: NbdExport;
+  bytesSinceFlush: number;
+  /** End of the last extent written, which becomes committedOffset at the next flush. */
+  writtenEnd: number;
+  idleTimer?: NodeJS.Timeout;
+  /** Requests on one upload run one after another. */
+  queue: Promise<unknown>;
+}
+
+const globalForUploads = globalThis as unknown as { twinbootOpenUploads?: Map<string, OpenUpload> };
+const openUploads = (globalForUploads.twinbootOpenUploads ??= new Map());
+
+function uploadState(upload: ImageUpload): TUploadState {
+  return { uploadId: upload.id, committedOffset: upload.committedOffset, bytesReceived: upload.bytesReceived };
+}
+
+export async function createUpload(agent: AgentMachine, request: TCreateUploadRequest): Promise<TUploadState> {
+  let parent: Image | undefined;
+  if (request.kind === "incremental") {
+    [parent] = await db()
+      .select()
+      .from(images)
+      .where(and(eq(images.id, request.parentImageId!), eq(images.machineId, agent.id)));
+    if (!parent || parent.id !== agent.lastAgentImageId) {
+      throw new ConflictError(
+        "The parent image is not this agent's last image on the server. Take a full image (--full).",
+      );
+    }
+    if (parent.virtualSize !== request.virtualSize) {
+      throw new ConflictError(
+        `The disk is now ${request.virtualSize} bytes, its last image ${parent.virtualSize}. Take a full image (--full).`,
+      );
+    }
+  }
+  await ensureMachineDir(agent.id);
+  const [upload] = await db()
+    .insert(imageUploads)
+    .values({
+      machineId: agent.id,
+      parentId: parent?.id ?? null,
+      kind: request.kind,
+      file: "",
+      virtualSize: request.virtualSize,
+      profile: request.profile,
+      takenAt: request.takenAt,
+    })
+    .returning();
+  const file = uploadFileName(agent.id, upload!.id);
+  if (parent) {
+    await createQcow2Overlay({ file: storePath(file), backingFile: storePath(parent.file) });
+  } else {
+    await createQcow2({ file: storePath(file), virtualSize: request.virtualSize });
+  }
+  const [withFile] = await db().update(imageUploads).set({ file }).where(eq(imageUploads.id, upload!.id)).returning();
+  return uploadState(withFile!);
+}
+
+async function uploadOfAgentOrThrow(agent: AgentMachine, uploadId: string): Promise<ImageUpload> {
+  const [upload] = await db().select().from(imageUploads).where(eq(imageUploads.id, uploadId));
+  if (!upload) throw new NotFoundError("No such upload: it was finished or abandoned. Start the backup again.");
+  if (upload.machineId !== agent.id) throw new ForbiddenError("This upload belongs to another machine.");
+  return upload;
+}
+
+export async function getUploadState(agent: AgentMachine, uploadId: string): Promise<TUploadState> {
+  return uploadState(await uploadOfAgentOrThrow(agent, uploadId));
+}
+
+/** Runs `work` after every earlier request on the same upload has finished. */
+function serialised<T>(uploadId: string, work: () => Promise<T>): Promise<T> {
+  const open = openUploads.get(uploadId);
+  if (!open) return work();
+  const next = open.queue.then(work, work);
+  open.queue = next.catch(() => undefined);
+  return next;
+}
+
+/**
+ * The export's daemon outlives a server that is killed, and keeps its lock on the file. Its pid is
+ * kept beside the file, so that the next server stops it (SIGTERM: it flushes and exits) first.
+ */
+async function stopLeftoverDaemon(file: string): Promise<void> {
+  const pidFile = `${file}.pid`;
+  const pid = Number(await readFile(pidFile, "utf8").catch(() => ""));
+  if (pid > 0) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.startsWith("qemu-storage-daemon") && cmdline.includes(file)) {
+      process.kill(pid, "SIGTERM");
+      for (let i = 0; i < 100 && (await access(`/proc/${pid}`).then(() => true, () => false)); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+  await rm(pidFile, { force: true });
+}
+
+async function openUpload(upload: ImageUpload): Promise<OpenUpload> {
+  let open = openUploads.get(upload.id);
+  if (!open) {
+    const file = storePath(upload.file);
+    await stopLeftoverDaemon(file);
+    const socketPath = path.join(tmpdir(), `twinboot-nbd-${randomBytes(6).toString("hex")}.sock`);
+    const nbd = await openNbdExport({ file, socketPath });
+    await writeFile(`${file}.pid`, String(nbd.pid));
+    open = { nbd, bytesSinceFlush: 0, writtenEnd: upload.committedOffset, queue: Promise.resolve() };
+    openUploads.set(upload.id, open);
+  }
+  clearTimeout(open.idleTimer);
+  open.idleTimer = setTimeout(() => void closeUpload(upload.id, { flush: true }), EXPORT_IDLE_MS);
+  open.idleTimer.unref();
+  return open;
+}
+
+async function closeUpload(uploadId: string, { flush }: { flush: boolean }): Promise<void> {
+  const open = openUploads.get(uploadId);
+  if (!open) return;
+  openUploads.delete(uploadId);
+  clearTimeout(open.idleTimer);
+  if (flush) {
+    await open.nbd.client.flush().catch(() => undefined);
+    await db()
+      .update(imageUploads)
+      .set({ committedOffset: open.writtenEnd })
+      .where(eq(imageUploads.id, uploadId))
+      .catch(() => undefined);
+  }
+  await open.nbd.close().catch(() => undefined);
+  const upload = await db().select({ file: imageUploads.file }).from(imageUploads).where(eq(imageUploads.id, uploadId));
+  if (upload[0]?.file) await rm(`${storePath(upload[0].file)}.pid`, { force: true });
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+  zero: boolean;
+  sha256?: string;
+}
+
+/** Writes one extent; extents of an upload arrive in increasing order of offset. */
+export async function writeExtent(agent: AgentMachine, uploadId: string, extent: Extent, body: Buffer): Promise<TUploadState> {
+  const upload = await uploadOfAgentOrThrow(agent, uploadId);
+  if (extent.offset + extent.length > upload.virtualSize) {
+    throw new InvalidInputError(`The extent at ${extent.offset} (+${extent.length}) ends past the disk (${upload.virtualSize} bytes).`);
+  }
+  if (extent.zero) {
+    if (body.length !== 0) throw new InvalidInputError("A zero extent carries no data.");
+  } else {
+    if (body.length !== extent.length) {
+      throw new InvalidInputError(`The extent at ${extent.offset} says ${extent.length} bytes but carried ${body.length}. Resend it.`);
+    }
+    const actual = createHash("sha256").update(body).digest("hex");
+    if (actual !== extent.sha256) {
+      throw new InvalidInputError(`The extent at offset ${extent.offset} does not match its sha256 (corrupted on the way). Resend it.`);
+    }
+  }
+  await openUpload(upload);
+  return serialised(uploadId, async () => {
+    const open = await openUpload(upload);
+    if (extent.zero) await open.nbd.client.writeZeroes(extent.offset, extent.length);
+    else await open.nbd.client.write(extent.offset, body);
+    open.writtenEnd = Math.max(open.writtenEnd, extent.offset + extent.length);
+    open.bytesSinceFlush += extent.length;
+    const changes: Partial<ImageUpload> = { lastActivityAt: new Date() };
+    if (open.bytesSinceFlush >= CHECKPOINT_BYTES) {
+      await open.nbd.client.flush();
+      open.bytesSinceFlush = 0;
+      changes.committedOffset = open.writtenEnd;
+    }
+    const [updated] = await db()
+      .update(imageUploads)
+      .set({ ...changes, bytesReceived: upload.bytesReceived + (extent.zero ? 0 : body.length) })
+      .where(eq(imageUploads.id, uploadId))
+      .returning();
+    return uploadState(updated!);
+  });
+}
+
+/** Makes the upload an image: flushed, checked, sealed read-only, then recorded. */
+export async function finalizeUpload(agent: AgentMachine, uploadId: string): Promise<Image> {
+  const upload = await uploadOfAgentOrThrow(agent, uploadId);
+  await openUpload(upload);
+  return serialised(uploadId, async () => {
+    await closeUpload(uploadId, { flush: true });
+    const imageFile = imageFileName(agent.id, upload.id);
+    // A crash after sealing but before recording leaves the sealed file only: finish from there.
+    const alreadySealed = !(await fileExists(storePath(upload.file))) && (await fileExists(storePath(imageFile)));
+    if (!alreadySealed) {
+      await qemuImgCheck(storePath(upload.file));
+      await sealImageFile(upload.file, imageFile);
+    }
+    const info = await qemuImgInfo(storePath(imageFile));
+    return db().transaction(async (tx) => {
+      const [image] = await tx
+        .insert(images)
+        .values({
+          id: upload.id,
+          machineId: agent.id,
+          parentId: upload.parentId,
+          kind: upload.kind,
+          origin: "agent",
+          file: imageFile,
+          virtualSize: upload.virtualSize,
+          bytesStored: info.actualSize,
+          profile: upload.profile,
+          takenAt: upload.takenAt,
+        })
+        .returning();
+      await tx.update(machines).set({ lastAgentImageId: image!.id }).where(eq(machines.id, agent.id));
+      await tx.delete(imageUploads).where(eq(imageUploads.id, upload.id));
+      return image!;
+    });
+  });
+}
+
+/**
+ * Removes uploads nobody has written to for UPLOAD_RESUME_MINUTES, with their files (including
+ * an image file sealed just before a crash, which has no record). Run at start and periodically.
+ */
+export async function abandonStaleUploads(now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - env().UPLOAD_RESUME_MINUTES * 60_000);
+  const stale = await db().select().from(imageUploads).where(lt(imageUploads.lastActivityAt, cutoff));
+  for (const upload of stale) {
+    await closeUpload(upload.id, { flush: false });
+    if (upload.file) {
+      await stopLeftoverDaemon(storePath(upload.file));
+      await removeStoreFile(upload.file);
+    }
+    await removeStoreFile(imageFileName(upload.machineId, upload.id));
+    await db().delete(imageUploads).where(eq(imageUploads.id, upload.id));
+  }
+  return stale.length;
+}
