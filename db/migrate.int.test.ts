@@ -29,6 +29,8 @@ describe("migrations", () => {
       expect(tables.map((t) => t.table_name)).toEqual([
         "audit_events",
         "auth_sessions",
+        "image_uploads",
+        "images",
         "machines",
         "recovery_codes",
         "users",
