@@ -6,6 +6,7 @@ import next from "next";
 import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
 import { abandonStaleUploads } from "./server/images/ingest-upload";
+import { startInspectionWorker } from "./server/images/inspection-worker";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
 
@@ -69,6 +70,7 @@ const sweepUploads = () =>
     .then((n) => n > 0 && console.log(`Removed ${n} abandoned upload(s).`))
     .catch((error: unknown) => console.error("Sweeping abandoned uploads failed:", error));
 void sweepUploads();
+if (config.INSPECTION_WORKER) void startInspectionWorker();
 setInterval(sweepUploads, 10 * 60_000).unref();
 
 server.listen(config.PORT, config.HOST, () => {

@@ -8,3 +8,5 @@ export type ImageKind = (typeof imageKind)[number];
 /** Where an image came from: the machine's agent, or a VM session saved on the server. */
 export const imageOrigin = ["agent", "session"] as const;
 export type ImageOrigin = (typeof imageOrigin)[number];
+export const inspectionState = ["pending", "running", "done", "failed"] as const;
+export type InspectionState = (typeof inspectionState)[number];

@@ -154,6 +154,7 @@ export const auditEvents = pgTable(
 export type AuditEvent = typeof auditEvents.$inferSelect;
 
 export const imageKind = pgEnum("image_kind", enums.imageKind);
+export const inspectionState = pgEnum("inspection_state", enums.inspectionState);
 export const imageOrigin = pgEnum("image_origin", enums.imageOrigin);
 export type { ImageKind, ImageOrigin } from "./schema-enums";
 
@@ -180,6 +181,12 @@ export const images = pgTable(
     profile: jsonb("profile").$type<Record<string, unknown>>().notNull().default({}),
     /** When the disk was read (the backup's moment on the timeline). */
     takenAt: timestamp("taken_at", { withTimezone: true }).notNull(),
+    /** The inspection job's state; a new image waits for it (server/images/inspection-worker.ts). */
+    inspectionState: inspectionState("inspection_state").notNull().default("pending"),
+    /** When a worker took the inspection; a claim this old was left by a crashed worker. */
+    inspectionClaimedAt: timestamp("inspection_claimed_at", { withTimezone: true }),
+    /** What libguestfs found (ImageInspection), or `{ error }` when the inspection failed. */
+    inspection: jsonb("inspection").$type<Record<string, unknown>>(),
     createdAt: createdAt(),
   },
   (t) => [index("images_machine_taken_idx").on(t.machineId, t.takenAt), index("images_parent_idx").on(t.parentId)],

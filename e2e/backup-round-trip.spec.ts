@@ -4,7 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import { eq } from "drizzle-orm";
+import { and, eq, gt } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, imageUploads } from "@/db/schema";
@@ -34,6 +34,15 @@ function backup(...flags: string[]) {
   const run = runAgent(["backup", "--config", config, "--device", disk, "--json", ...flags]);
   expect(run.status, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as { imageId: string; kind: string; parentId: string | null; bytesSent: number; bytesRead: number };
+}
+
+/** The upload this machine's agent began after `since` (not one an earlier test left behind). */
+async function uploadStartedSince(since: Date) {
+  const [upload] = await db()
+    .select()
+    .from(imageUploads)
+    .where(and(eq(imageUploads.machineId, machineId), gt(imageUploads.createdAt, since)));
+  return upload;
 }
 
 async function imageFile(imageId: string) {
@@ -110,12 +119,44 @@ describe("backing up the fixture disk", () => {
     expect(JSON.parse(execFileSync("qemu-img", ["info", "--output=json", await imageFile(independent.imageId)], { encoding: "utf8" }))["backing-filename"]).toBeUndefined();
   });
 
+  it("inspects each image: the OS, hostname and filesystems, or 'no OS found' for a bare data disk", async () => {
+    const [base] = await db().select().from(images).where(eq(images.machineId, machineId)).orderBy(images.createdAt).limit(1);
+    const inspected = async (imageId: string) => {
+      await expect
+        .poll(async () => (await db().select().from(images).where(eq(images.id, imageId)))[0]?.inspectionState, {
+          timeout: 600_000,
+          interval: 2_000,
+        })
+        .toMatch(/done|failed/);
+      return (await db().select().from(images).where(eq(images.id, imageId)))[0]!;
+    };
+    const office = await inspected(base!.id);
+    expect(office.inspectionState).toBe("done");
+    expect(office.inspection).toMatchObject({
+      os: { type: "linux", productName: "Twinboot Office PC 1.0", hostname: "office-pc" },
+      filesystems: [{ device: "/dev/sda1", type: "ext4" }],
+    });
+
+    // A data disk: one ext4 filesystem straight on the disk, no OS on it.
+    const dataDisk = path.join(dir, "data.raw");
+    execFileSync("truncate", ["-s", "32M", dataDisk]);
+    execFileSync("mkfs.ext4", ["-q", "-F", dataDisk]);
+    const dataConfig = path.join(dir, "data.json");
+    await enrollNewMachine("data-disk", dataConfig);
+    const run = runAgent(["backup", "--config", dataConfig, "--device", dataDisk, "--json"]);
+    expect(run.status, run.stderr).toBe(0);
+    const data = await inspected(JSON.parse(run.stdout).imageId);
+    expect(data.inspectionState).toBe("done");
+    expect(data.inspection).toMatchObject({ os: null, filesystems: [{ device: "/dev/sda", type: "ext4" }] });
+  }, 900_000);
+
   it("leaves no image when the agent is killed mid-upload, and the next run completes", async () => {
     const before = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
+    const since = new Date();
     const agent = startAgent(["backup", "--config", config, "--device", disk, "--independent", "--json"]);
     const exited = new Promise((resolve) => agent.on("exit", resolve));
     await expect
-      .poll(async () => (await db().select().from(imageUploads).where(eq(imageUploads.machineId, machineId)))[0]?.bytesReceived ?? 0, {
+      .poll(async () => (await uploadStartedSince(since))?.bytesReceived ?? 0, {
         timeout: 60_000,
         interval: 20,
       })
@@ -143,12 +184,15 @@ describe("backing up the fixture disk", () => {
     await expect.poll(() => fetch(`${server}/healthz`).then((r) => r.status, () => 0), { timeout: 60_000 }).toBe(200);
     const viaSecond = path.join(dir, "via-second.json");
     writeFileSync(viaSecond, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), server }));
+    const since = new Date();
     const agent = startAgent(["backup", "--config", viaSecond, "--device", disk, "--independent", "--json"]);
     let stdout = "";
+    let stderr = "";
     agent.stdout.on("data", (chunk) => (stdout += chunk));
+    agent.stderr.on("data", (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => agent.on("exit", resolve));
     await expect
-      .poll(async () => (await db().select().from(imageUploads).where(eq(imageUploads.machineId, machineId)))[0]?.bytesReceived ?? 0, {
+      .poll(async () => (await uploadStartedSince(since))?.bytesReceived ?? 0, {
         timeout: 60_000,
         interval: 20,
       })
@@ -165,7 +209,7 @@ describe("backing up the fixture disk", () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     first = startServer();
     try {
-      expect(await exited).toBe(0);
+      expect(await exited, stderr).toBe(0);
     } finally {
       agent.kill("SIGKILL");
       process.kill(-first.pid!, "SIGTERM");

@@ -27,6 +27,7 @@ const ZEnvSchema = z
     LOGIN_MAX_FAILURES_PER_IP: minutes(30),
     IMAGE_STORE_DIR: z.string().startsWith("/", "must be an absolute path").default("/var/lib/twinboot/images"),
     UPLOAD_RESUME_MINUTES: minutes(60),
+    INSPECTION_WORKER: z.stringbool().default(true),
   })
   .superRefine((env, ctx) => {
     const url = new URL(env.APP_URL);

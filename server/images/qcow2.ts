@@ -1,42 +1,16 @@
 // qcow2 files through qemu-img: create a standalone image or an overlay on a parent, and read
 // back what qemu-img says about them. Arguments go as an array (no shell), with a timeout.
-import { execFile } from "node:child_process";
 import path from "node:path";
+import { runTool, type ToolResult } from "@/server/tools/run-tool";
 
 const QEMU_IMG = "qemu-img";
 const DEFAULT_TIMEOUT_MS = 60_000;
-const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 // compat=1.1 (qcow2 v3) is what lets an overlay record zero clusters over a backing file's data.
 const CREATE_OPTIONS = "compat=1.1,cluster_size=65536";
 
-interface QemuImgResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs qemu-img; resolves with any exit code in `okExitCodes`, otherwise throws naming the command. */
-function runQemuImg(args: string[], { timeoutMs = DEFAULT_TIMEOUT_MS, okExitCodes = [0] } = {}): Promise<QemuImgResult> {
-  const command = [QEMU_IMG, ...args].join(" ");
-  return new Promise((resolve, reject) => {
-    execFile(QEMU_IMG, args, { timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES, encoding: "utf8" }, (error, stdout, stderr) => {
-      const exitCode = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      if (okExitCodes.includes(exitCode)) {
-        resolve({ exitCode, stdout, stderr });
-        return;
-      }
-      const how =
-        typeof error?.code === "string" // spawn failed, e.g. ENOENT when qemu-img is not installed
-          ? "could not be run"
-          : error?.killed
-            ? `was stopped after ${timeoutMs} ms`
-            : error?.signal
-              ? `was killed by ${error.signal}`
-              : `exited with code ${exitCode}`;
-      const output = (stderr.trim() || stdout.trim() || error?.message) ?? "";
-      reject(new Error(`${command} ${how}: ${output}`, { cause: error ?? undefined }));
-    });
-  });
+function runQemuImg(args: string[], { timeoutMs = DEFAULT_TIMEOUT_MS, okExitCodes = [0] } = {}): Promise<ToolResult> {
+  return runTool(QEMU_IMG, args, { timeoutMs, okExitCodes });
 }
 
 /** A standalone qcow2 (no backing file) of `virtualSize` bytes, e.g. the first backup of a disk. */

@@ -14,6 +14,8 @@ const imageColumns = {
   bytesStored: images.bytesStored,
   takenAt: images.takenAt,
   profile: images.profile,
+  inspectionState: images.inspectionState,
+  inspection: images.inspection,
 };
 
 export async function listMachineImages(ownerId: string, machineId: string) {

@@ -33,6 +33,9 @@ async function makeActor({ withTotp = false } = {}) {
       virtualSize: 1 << 30,
       bytesStored: 1 << 20,
       takenAt: new Date(),
+      // No file behind it: keep the inspection worker away.
+      inspectionState: "done",
+      inspection: { os: null, filesystems: [] },
     })
     .returning();
   return { ...account, caller, sessionId: sessionUser.sessionId, machine, image: image! };

@@ -1,8 +1,9 @@
 "use client";
 // A machine's images, newest first, grouped by day; one is selected ("latest" in one tap).
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
-import type { ImageKind } from "@/db/schema-enums";
+import { Fragment, useState } from "react";
+import type { ImageKind, InspectionState } from "@/db/schema-enums";
+import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Notice } from "../../../_components/ui";
 
@@ -22,6 +23,20 @@ const KIND_STYLES: Record<ImageKind, string> = {
   incremental: "bg-slate-200 text-slate-800 dark:bg-slate-800 dark:text-slate-200",
   independent: "bg-violet-100 text-violet-900 dark:bg-violet-900/60 dark:text-violet-100",
 };
+
+type TimelineImage = { inspectionState: InspectionState; inspection: Record<string, unknown> | null };
+
+function inspectionOf(image: TimelineImage): ImageInspection | null {
+  return image.inspectionState === "done" ? (image.inspection as unknown as ImageInspection) : null;
+}
+
+/** The OS line of an image: what inspection found, or where inspection stands. */
+function describeSystem(image: TimelineImage): string {
+  if (image.inspectionState === "pending" || image.inspectionState === "running") return "inspecting…";
+  if (image.inspectionState === "failed") return "inspection failed";
+  const os = inspectionOf(image)?.os;
+  return os ? `${os.productName}` : "no OS found";
+}
 
 export function Timeline({ machineId, enrolled }: { machineId: string; enrolled: boolean }) {
   const trpc = useTRPC();
@@ -67,6 +82,30 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
             <dd>{selected.origin === "agent" ? "the computer's agent" : "a session"}</dd>
             <dt>Parent</dt>
             <dd className="[overflow-wrap:anywhere]">{selected.parentId ?? "none (a full image)"}</dd>
+            <dt>System</dt>
+            <dd>{describeSystem(selected)}</dd>
+            {inspectionOf(selected)?.os ? (
+              <>
+                <dt>Hostname</dt>
+                <dd className="[overflow-wrap:anywhere]">{inspectionOf(selected)!.os!.hostname}</dd>
+                <dt>Applications</dt>
+                <dd>
+                  {inspectionOf(selected)!.os!.applications.length === 0
+                    ? "none found"
+                    : inspectionOf(selected)!.os!.applications.slice(0, 12).map((a) => a.name).join(", ") +
+                      (inspectionOf(selected)!.os!.applications.length > 12 ? ", …" : "")}
+                </dd>
+              </>
+            ) : null}
+            {inspectionOf(selected)?.filesystems.map((fs) => (
+              <Fragment key={fs.device}>
+                <dt className="font-mono text-xs">{fs.device}</dt>
+                <dd>
+                  {fs.type}
+                  {fs.sizeBytes !== null ? `, ${formatBytes(fs.usedBytes ?? 0)} used of ${formatBytes(fs.sizeBytes)}` : ""}
+                </dd>
+              </Fragment>
+            ))}
             <dt>Firmware</dt>
             <dd>{String(selected.profile.firmware ?? "unknown").toUpperCase()}, {String(selected.profile.partitionTable ?? "unknown").toUpperCase()} partitions</dd>
           </dl>
@@ -97,6 +136,7 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
                     </span>
                     <span className={`rounded-full px-2 py-0.5 text-xs font-medium ${KIND_STYLES[image.kind]}`}>{image.kind}</span>
                     {image.origin === "session" ? <span className="text-xs text-slate-500">from a session</span> : null}
+                    <span className="text-xs text-slate-600 dark:text-slate-400">{describeSystem(image)}</span>
                     <span className="ml-auto text-xs text-slate-600 tabular-nums dark:text-slate-400">
                       {formatBytes(image.bytesStored)} of {formatBytes(image.virtualSize)}
                     </span>
