@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ensure_debian_packages postgresql curl ca-certificates chromium fonts-dejavu-core \
-  qemu-utils qemu-system-x86 busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64
+  qemu-utils qemu-system-x86 busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64 libguestfs-tools
 ensure_node_modules
 cd "$ROOT"
 
