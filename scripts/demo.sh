@@ -9,7 +9,7 @@ APP_URL="${APP_URL:-http://localhost:$PORT}"
 DEMO_EMAIL="demo@twinboot.local"
 
 ensure_debian_packages postgresql curl ca-certificates qemu-utils qemu-system-x86 \
-  busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64
+  busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64 libguestfs-tools
 ensure_node_modules
 
 mkdir -p "$STATE"
