@@ -64,7 +64,15 @@ export class ServerClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new ServerError(`The server at ${this.server} cannot be reached (${cause}).`, 0);
     }
-    const json: unknown = await res.json().catch(() => null);
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      // The connection can drop after the status line (a server killed mid-answer): that is a
+      // lost answer, to retry, not a malformed one.
+      if (res.ok) throw new ServerError(`The connection to ${this.server} was lost while it answered.`, 0);
+      json = null;
+    }
     if (!res.ok) {
       const message = ZAgentErrorSchema.safeParse(json).data?.error ?? `The server answered ${res.status}.`;
       throw new ServerError(message, res.status);
