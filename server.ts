@@ -7,6 +7,7 @@ import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
 import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { startInspectionWorker } from "./server/images/inspection-worker";
+import { routeExtentStream } from "./server/agent-api/extent-stream-route";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
 
@@ -53,6 +54,7 @@ const server = createServer((req, res) => {
       .catch(() => res.writeHead(503, { "content-type": "text/plain" }).end("database unreachable\n"));
     return;
   }
+  if (routeExtentStream(req, res)) return;
   void handle(req, res);
 });
 

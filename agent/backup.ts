@@ -1,19 +1,31 @@
 // One backup: read the disk block by block, compare each block's hash with the index of the
 // agent's last image, and send what changed (or everything, for a full image) as extents.
-// Zero blocks travel as zero extents, never as data. A dropped connection resumes from the
-// server's committed offset; the index is replaced only after the image is finalized.
-import { open } from "node:fs/promises";
+// Zero blocks travel as zero extents, never as data. Everything goes in one extent stream while
+// the disk is read a chunk ahead; a dropped connection resumes from the server's committed
+// offset; the index is replaced only after the image is finalized.
+import { open, type FileHandle } from "node:fs/promises";
 import type { ImageKind } from "@/db/schema-enums";
 import type { TImageSummary } from "@/server/wire/agent";
-import { BLOCK_SIZE, HASH_BYTES, blockCount, hashBlock, readBlockIndex, writeBlockIndex, type BlockIndex } from "./block-index";
+import {
+  HASH_BLOCK_BYTES,
+  HASH_BYTES,
+  encodeDataFrame,
+  encodeMarkFrame,
+  encodeZeroFrame,
+  hashBlockCount,
+  MAX_EXTENT_BYTES,
+  sha256,
+} from "@/server/wire/extent-stream";
+import { blockCount, readBlockIndex, writeBlockIndex, type BlockIndex } from "./block-index";
 import type { AgentConfig } from "./config";
 import { deviceSize } from "./disk-device";
 import { readMachineProfile } from "./machine-profile";
 import { ServerError, type ServerClient } from "./server-client";
 
-/** How much is read, hashed and sent at a time: one extent at most. */
-const CHUNK_BYTES = 4 * 1024 * 1024;
-const ZERO_BLOCK_HASH = hashBlock(Buffer.alloc(BLOCK_SIZE));
+/** How much is read and hashed at a time: one extent at most. */
+const CHUNK_BYTES = MAX_EXTENT_BYTES;
+const ZERO_BLOCK = Buffer.alloc(HASH_BLOCK_BYTES);
+const ZERO_BLOCK_HASH = sha256(ZERO_BLOCK);
 const RESUME_ATTEMPTS = 8;
 
 export type BackupMode = "auto" | "full" | "independent";
@@ -55,29 +67,72 @@ async function planBackup(config: AgentConfig, client: ServerClient, mode: Backu
   return { kind: "incremental", parentId: index.imageId, previous: index };
 }
 
-interface Extent {
-  offset: number;
-  length: number;
-  zero: boolean;
+/** Reads the disk from `from`, a chunk ahead of what is being sent. */
+async function* readChunks(disk: FileHandle, device: string, from: number, virtualSize: number): AsyncGenerator<{ offset: number; chunk: Buffer }> {
+  const read = async (offset: number) => {
+    const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, virtualSize - offset));
+    const { bytesRead } = await disk.read(chunk, 0, chunk.length, offset);
+    if (bytesRead !== chunk.length) throw new Error(`Short read from ${device} at ${offset}.`);
+    return { offset, chunk };
+  };
+  let next = from < virtualSize ? read(from) : undefined;
+  while (next) {
+    const current = await next;
+    const following = current.offset + current.chunk.length;
+    next = following < virtualSize ? read(following) : undefined;
+    // Marked handled now: if the consumer stops early, a failing read-ahead is not an unhandled rejection.
+    next?.catch(() => undefined);
+    yield current;
+  }
 }
 
-/** The extents of one chunk that must be sent, from its blocks' old and new hashes. */
-function changedExtents(chunkOffset: number, chunk: Buffer, newHashes: Buffer[], previous: BlockIndex | null): Extent[] {
-  const extents: Extent[] = [];
-  newHashes.forEach((hash, i) => {
-    const block = chunkOffset / BLOCK_SIZE + i;
-    const changed = !previous || !previous.hashes.subarray(block * HASH_BYTES, (block + 1) * HASH_BYTES).equals(hash);
-    const zero = hash.equals(ZERO_BLOCK_HASH);
-    // A new qcow2 reads as zeros: a full image skips zero blocks. An incremental sends them as
-    // zero extents, since a block that became zero has changed.
-    if (!changed || (zero && !previous)) return;
-    const offset = chunkOffset + i * BLOCK_SIZE;
-    const length = Math.min(BLOCK_SIZE, chunk.length - i * BLOCK_SIZE);
-    const last = extents.at(-1);
-    if (last && last.zero === zero && last.offset + last.length === offset) last.length += length;
-    else extents.push({ offset, length, zero });
-  });
-  return extents;
+/**
+ * The extent stream of the disk from `from`: for each chunk, the runs of changed blocks (data, or
+ * zeros) and then a mark saying the chunk is done. Records every block's hash in `hashes`.
+ */
+async function* extentFrames(options: {
+  disk: FileHandle;
+  device: string;
+  from: number;
+  virtualSize: number;
+  previous: BlockIndex | null;
+  hashes: Buffer;
+  progress: BackupProgress;
+  onProgress?: (progress: BackupProgress) => void;
+}): AsyncGenerator<Buffer> {
+  const { previous, hashes, progress } = options;
+  for await (const { offset, chunk } of readChunks(options.disk, options.device, options.from, options.virtualSize)) {
+    let run: { start: number; end: number; zero: boolean } | undefined;
+    const endRun = function* (): Generator<Buffer> {
+      if (!run) return;
+      const { start, end, zero } = run;
+      run = undefined;
+      if (zero) return yield encodeZeroFrame(offset + start, end - start);
+      const first = (offset + start) / HASH_BLOCK_BYTES;
+      const blockHashes = hashes.subarray(first * HASH_BYTES, (first + hashBlockCount(end - start)) * HASH_BYTES);
+      yield* encodeDataFrame(offset + start, chunk.subarray(start, end), blockHashes);
+      progress.bytesSent += end - start;
+    };
+    for (let start = 0; start < chunk.length; start += HASH_BLOCK_BYTES) {
+      const block = chunk.subarray(start, start + HASH_BLOCK_BYTES);
+      const zero = block.equals(ZERO_BLOCK.subarray(0, block.length));
+      const hash = zero && block.length === HASH_BLOCK_BYTES ? ZERO_BLOCK_HASH : sha256(block);
+      const index = (offset + start) / HASH_BLOCK_BYTES;
+      hash.copy(hashes, index * HASH_BYTES);
+      const changed = !previous || !previous.hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES).equals(hash);
+      // A new qcow2 reads as zeros: a full image skips zero blocks. An incremental sends them as
+      // zero extents, since a block that became zero has changed.
+      const send = changed && !(zero && !previous);
+      if (run && (!send || run.zero !== zero)) yield* endRun();
+      if (!send) continue;
+      run ??= { start, end: start, zero };
+      run.end = start + block.length;
+    }
+    yield* endRun();
+    yield encodeMarkFrame(offset + chunk.length);
+    progress.bytesRead = offset + chunk.length;
+    options.onProgress?.(progress);
+  }
 }
 
 export async function runBackup(options: {
@@ -105,29 +160,14 @@ export async function runBackup(options: {
   const progress: BackupProgress = { bytesRead: 0, bytesSent: 0, totalBytes: virtualSize };
   const disk = await open(device, "r");
   try {
-    let offset = 0;
+    let from = 0;
     let failures = 0;
-    while (offset < virtualSize) {
+    for (;;) {
       try {
-        const length = Math.min(CHUNK_BYTES, virtualSize - offset);
-        const chunk = Buffer.alloc(length);
-        const { bytesRead } = await disk.read(chunk, 0, length, offset);
-        if (bytesRead !== length) throw new Error(`Short read from ${device} at ${offset}.`);
-        progress.bytesRead = offset + length;
-        const blockHashes: Buffer[] = [];
-        for (let i = 0; i * BLOCK_SIZE < length; i++) {
-          const hash = hashBlock(chunk.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
-          hash.copy(hashes, (offset / BLOCK_SIZE + i) * HASH_BYTES);
-          blockHashes.push(hash);
-        }
-        for (const extent of changedExtents(offset, chunk, blockHashes, plan.previous)) {
-          const data = extent.zero ? undefined : chunk.subarray(extent.offset - offset, extent.offset - offset + extent.length);
-          await client.putExtent(config.machineId, upload.uploadId, { ...extent, sha256: data && hashBlock(data).toString("hex") }, data);
-          if (data) progress.bytesSent += data.length;
-        }
-        options.onProgress?.(progress);
-        offset += length;
-        failures = 0;
+        const frames = extentFrames({ disk, device, from, virtualSize, previous: plan.previous, hashes, progress, onProgress: options.onProgress });
+        const state = await client.sendExtents(config.machineId, upload.uploadId, frames);
+        if (state.committedOffset >= virtualSize) break;
+        throw new ServerError(`The server holds the upload up to ${state.committedOffset} of ${virtualSize} bytes only.`, 0);
       } catch (error) {
         if (!(error instanceof ServerError) || !error.retryable || ++failures > RESUME_ATTEMPTS) throw error;
         const delay = Math.min(1000 * 2 ** failures, 60_000);
@@ -135,7 +175,7 @@ export async function runBackup(options: {
         await new Promise((resolve) => setTimeout(resolve, delay));
         // Resume from what the server holds durably; blocks after it are read and sent again.
         const state = await client.uploadState(config.machineId, upload.uploadId).catch(() => null);
-        if (state) offset = Math.floor(Math.min(state.committedOffset, offset) / CHUNK_BYTES) * CHUNK_BYTES;
+        if (state) from = Math.floor(state.committedOffset / CHUNK_BYTES) * CHUNK_BYTES;
       }
     }
   } finally {
@@ -143,7 +183,7 @@ export async function runBackup(options: {
   }
 
   const image: TImageSummary = await client.finalizeUpload(config.machineId, upload.uploadId);
-  await writeBlockIndex(config.stateDir, config.machineId, { imageId: image.id, virtualSize, blockSize: BLOCK_SIZE, hashes });
+  await writeBlockIndex(config.stateDir, config.machineId, { imageId: image.id, virtualSize, blockSize: HASH_BLOCK_BYTES, hashes });
   return {
     imageId: image.id,
     kind: image.kind,

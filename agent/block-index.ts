@@ -1,19 +1,15 @@
 // The agent's local index of its last image: a sha256 per 64 KiB block of the disk as it was.
 // An incremental backup sends the blocks whose hash changed. Stored as one JSON header line
 // followed by the raw hashes, written atomically.
-import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-
-/** The qcow2 cluster size: a changed block then maps to whole clusters on the server. */
-export const BLOCK_SIZE = 64 * 1024;
-export const HASH_BYTES = 32;
+import { HASH_BLOCK_BYTES, HASH_BYTES } from "@/server/wire/extent-stream";
 
 const ZIndexHeaderSchema = z.object({
   imageId: z.uuid(),
   virtualSize: z.number().int().positive(),
-  blockSize: z.literal(BLOCK_SIZE),
+  blockSize: z.literal(HASH_BLOCK_BYTES),
 });
 
 export interface BlockIndex extends z.infer<typeof ZIndexHeaderSchema> {
@@ -21,11 +17,7 @@ export interface BlockIndex extends z.infer<typeof ZIndexHeaderSchema> {
 }
 
 export function blockCount(virtualSize: number): number {
-  return Math.ceil(virtualSize / BLOCK_SIZE);
-}
-
-export function hashBlock(block: Buffer): Buffer {
-  return createHash("sha256").update(block).digest();
+  return Math.ceil(virtualSize / HASH_BLOCK_BYTES);
 }
 
 function indexFile(stateDir: string, machineId: string): string {

@@ -1,5 +1,7 @@
 // The agent's side of the agent API: typed calls, one error type with the server's sentence,
 // and retries with backoff while the server cannot be reached.
+import http from "node:http";
+import https from "node:https";
 import { z } from "zod";
 import {
   AGENT_API_PREFIX,
@@ -9,7 +11,56 @@ import {
   ZImageSummarySchema,
   ZUploadStateSchema,
   type TCreateUploadRequest,
+  type TUploadState,
 } from "@/server/wire/agent";
+import { EXTENT_STREAM_CONTENT_TYPE } from "@/server/wire/extent-stream";
+
+function isNetworkError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" && /^(E[A-Z]+|UND_ERR_\w+)$/.test(code) && code !== "ENOENT";
+}
+
+/**
+ * A PUT whose body is written from `body` with backpressure (chunked, no length up front). An
+ * answer that comes before the body is done (an error) stops the writing and is what counts.
+ */
+function streamRequest(url: URL, headers: Record<string, string>, body: AsyncIterable<Buffer>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === "https:" ? https : http).request(url, { method: "PUT", headers });
+    let answered = false;
+    request.on("response", (response) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      response.on("error", reject);
+    });
+    request.on("error", (error) => {
+      if (!answered) reject(error);
+    });
+    const writable = () =>
+      new Promise<void>((done) => {
+        const settle = () => {
+          request.off("drain", settle);
+          request.off("close", settle);
+          done();
+        };
+        request.once("drain", settle);
+        request.once("close", settle);
+      });
+    void (async () => {
+      for await (const chunk of body) {
+        if (answered || request.destroyed) return;
+        if (!request.write(chunk)) await writable();
+      }
+      request.end();
+    })().catch((error: unknown) => {
+      // Reading the disk failed: abandon the request and report that, not a network error.
+      request.destroy();
+      reject(error);
+    });
+  });
+}
 
 export class ServerError extends Error {
   constructor(
@@ -64,18 +115,27 @@ export class ServerClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new ServerError(`The server at ${this.server} cannot be reached (${cause}).`, 0);
     }
-    let json: unknown;
+    let text: string;
     try {
-      json = await res.json();
+      text = await res.text();
     } catch {
       // The connection can drop after the status line (a server killed mid-answer): that is a
       // lost answer, to retry, not a malformed one.
-      if (res.ok) throw new ServerError(`The connection to ${this.server} was lost while it answered.`, 0);
-      json = null;
+      throw new ServerError(`The connection to ${this.server} was lost while it answered.`, 0);
     }
-    if (!res.ok) {
-      const message = ZAgentErrorSchema.safeParse(json).data?.error ?? `The server answered ${res.status}.`;
-      throw new ServerError(message, res.status);
+    return this.parseAnswer(schema, res.status, text);
+  }
+
+  private parseAnswer<T>(schema: z.ZodType<T>, status: number, body: string): T {
+    let json: unknown = null;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      if (status < 300) throw new ServerError(`The connection to ${this.server} was lost while it answered.`, 0);
+    }
+    if (status >= 300) {
+      const message = ZAgentErrorSchema.safeParse(json).data?.error ?? `The server answered ${status}.`;
+      throw new ServerError(message, status);
     }
     return schema.parse(json);
   }
@@ -96,16 +156,19 @@ export class ServerClient {
     return this.request(ZUploadStateSchema, "GET", `/machines/${machineId}/uploads/${uploadId}`);
   }
 
-  putExtent(machineId: string, uploadId: string, extent: { offset: number; length: number; zero: boolean; sha256?: string }, data?: Buffer) {
-    const query = new URLSearchParams({ offset: String(extent.offset), length: String(extent.length), zero: extent.zero ? "1" : "0" });
-    if (extent.sha256) query.set("sha256", extent.sha256);
-    return this.request(
-      ZUploadStateSchema,
-      "PUT",
-      `/machines/${machineId}/uploads/${uploadId}/extents?${query}`,
-      data ? new Blob([new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength)]) : undefined,
-      "application/octet-stream",
+  /**
+   * Sends an extent stream into an upload in one request, writing frames as the socket takes them.
+   * Resolves with the upload's state once the server has written and checkpointed all of it.
+   */
+  async sendExtents(machineId: string, uploadId: string, frames: AsyncIterable<Buffer>): Promise<TUploadState> {
+    const url = new URL(`${AGENT_API_PREFIX}/machines/${machineId}/uploads/${uploadId}/extents`, this.server);
+    const answer = await streamRequest(url, { authorization: `Bearer ${this.credential}`, "content-type": EXTENT_STREAM_CONTENT_TYPE }, frames).catch(
+      (error: unknown) => {
+        if (error instanceof ServerError || !isNetworkError(error)) throw error;
+        throw new ServerError(`The connection to ${this.server} was lost during the upload (${(error as NodeJS.ErrnoException).code}).`, 0);
+      },
     );
+    return this.parseAnswer(ZUploadStateSchema, answer.status, answer.body);
   }
 
   finalizeUpload(machineId: string, uploadId: string) {

@@ -11,6 +11,7 @@ import { images, imageUploads } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { AGENT_API_PREFIX } from "@/server/wire/agent";
+import { EXTENT_STREAM_CONTENT_TYPE, encodeDataFrame, encodeMarkFrame, sha256 } from "@/server/wire/extent-stream";
 import { changedBytes, freshFixtureDisk, mountPartition, runAgent, startAgent } from "./agent-backup";
 import { APP_URL } from "./support";
 
@@ -191,15 +192,13 @@ describe("backing up the fixture disk", () => {
     agent.stdout.on("data", (chunk) => (stdout += chunk));
     agent.stderr.on("data", (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => agent.on("exit", resolve));
-    await expect
-      .poll(async () => (await uploadStartedSince(since))?.bytesReceived ?? 0, {
-        timeout: 60_000,
-        interval: 20,
-      })
-      .toBeGreaterThan(0);
+    // Extents are being written once the server has an NBD daemon for the upload.
+    const serverProcesses = () => execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
+    await expect.poll(() => serverProcesses().includes("qemu-storage"), { timeout: 60_000, interval: 20 }).toBe(true);
+    expect(await uploadStartedSince(since)).toBeDefined();
     // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
     // on, holding its lock on the upload's file, and the next server must deal with it.
-    const group = execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
+    const group = serverProcesses();
     const daemons = group.split("\n").filter((l) => l.includes("qemu-storage"));
     expect(daemons).toHaveLength(1);
     for (const line of group.trim().split("\n")) {
@@ -234,15 +233,30 @@ describe("backing up the fixture disk", () => {
     expect(created.status).toBe(201);
     const { uploadId } = await created.json();
 
-    const data = Buffer.alloc(65536, 7);
-    const wrongHash = "0".repeat(64);
-    const corrupted = await fetch(api(`/machines/${machineId}/uploads/${uploadId}/extents?offset=0&length=65536&sha256=${wrongHash}`), {
+    // A stream whose second extent arrives damaged: the first is kept, the second refused.
+    const good = Buffer.alloc(65536, 7);
+    const damaged = Buffer.alloc(65536, 8);
+    const stream = Buffer.concat([
+      ...encodeDataFrame(0, good, sha256(good)),
+      encodeMarkFrame(65536),
+      ...encodeDataFrame(65536, damaged, sha256(Buffer.alloc(65536, 9))),
+    ]);
+    const corrupted = await fetch(api(`/machines/${machineId}/uploads/${uploadId}/extents`), {
       method: "PUT",
-      headers: { authorization: `Bearer ${credential}` },
-      body: data,
+      headers: { authorization: `Bearer ${credential}`, "content-type": EXTENT_STREAM_CONTENT_TYPE },
+      body: stream,
     });
     expect(corrupted.status).toBe(400);
-    expect((await corrupted.json()).error).toMatch(/does not match its sha256.*Resend it/);
+    expect((await corrupted.json()).error).toMatch(/extent at offset 65536 does not match its sha256 .*corrupted on the way/);
+    const state = await fetch(api(`/machines/${machineId}/uploads/${uploadId}`), { headers: { authorization: `Bearer ${credential}` } });
+    expect(await state.json()).toMatchObject({ committedOffset: 65536, bytesReceived: 65536 });
+
+    const intoOtherMachine = await fetch(api(`/machines/${machineId}/uploads/${uploadId}/extents`), {
+      method: "PUT",
+      headers: { authorization: `Bearer ${other.credential}`, "content-type": EXTENT_STREAM_CONTENT_TYPE },
+      body: Buffer.concat(encodeDataFrame(0, good, sha256(good))),
+    });
+    expect(intoOtherMachine.status).toBe(403);
 
     for (const target of [`/machines/${machineId}/uploads`, `/machines/${machineId}`]) {
       const intruding = await fetch(api(target), {

@@ -1,13 +1,14 @@
 // Ingestion of an agent's backup: create → stream extents → finalize.
 //
 // The upload's qcow2 (standalone, or an overlay on the parent image) is exported over NBD by
-// qemu-storage-daemon, and each extent, its sha256 checked first, is written through it. Every
-// CHECKPOINT_BYTES the file is flushed and `committedOffset` advances: after a dropped connection
-// or a server crash the agent resumes from there. Finalizing flushes, checks the file with
-// qemu-img, seals it read-only under its image name (= the upload id) and only then records the
-// image, so an image row always means a complete, checked, fsynced file. Uploads idle longer than
+// qemu-storage-daemon, and the agent's extent stream (server/wire/extent-stream.ts), each extent's
+// hashes checked first, is written through it. At checkpoints the file is flushed and
+// `committedOffset` advances: after a dropped connection or a server crash the agent resumes from
+// there. Finalizing flushes, checks the file with qemu-img, seals it read-only under its image name
+// (= the upload id) and only then records the image, so an image row always means a complete,
+// checked, fsynced file. Uploads idle longer than
 // UPLOAD_RESUME_MINUTES are abandoned: their record and files are removed.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { access, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,8 +17,9 @@ import { db } from "@/db/client";
 import { images, imageUploads, machines, type Image, type ImageUpload } from "@/db/schema";
 import type { AgentMachine } from "@/server/agent-api/authenticate-agent";
 import { env } from "@/server/env";
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from "@/server/errors";
+import { ConflictError, ForbiddenError, NotFoundError } from "@/server/errors";
 import type { TCreateUploadRequest, TUploadState } from "@/server/wire/agent";
+import { decodeExtentFrames, verifyDataFrame } from "@/server/wire/extent-stream";
 import { openNbdExport, type NbdExport } from "./nbd-export";
 import { createQcow2, createQcow2Overlay, qemuImgCheck, qemuImgInfo } from "./qcow2";
 import { ensureMachineDir, imageFileName, removeStoreFile, sealImageFile, storePath, uploadFileName } from "./store";
@@ -29,15 +31,17 @@ async function fileExists(file: string): Promise<boolean> {
   );
 }
 
-const CHECKPOINT_BYTES = 64 * 1024 * 1024;
+const CHECKPOINT_BYTES = 256 * 1024 * 1024;
+const CHECKPOINT_MS = 10_000;
+/** NBD writes in flight per upload, so that receiving, hashing and writing overlap. */
+const WRITE_WINDOW = 4;
 /** An export with no request for this long is closed; the next extent reopens it. */
 const EXPORT_IDLE_MS = 2 * 60_000;
 
 interface OpenUpload {
   nbd: NbdExport;
-  bytesSinceFlush: number;
-  /** End of the last extent written, which becomes committedOffset at the next flush. */
-  writtenEnd: number;
+  /** Everything before this offset is written (not necessarily flushed). */
+  reached: number;
   idleTimer?: NodeJS.Timeout;
   /** Requests on one upload run one after another. */
   queue: Promise<unknown>;
@@ -45,6 +49,8 @@ interface OpenUpload {
 
 const globalForUploads = globalThis as unknown as { twinbootOpenUploads?: Map<string, OpenUpload> };
 const openUploads = (globalForUploads.twinbootOpenUploads ??= new Map());
+/** Opening an export takes a while; concurrent requests for one upload share the same opening. */
+const openingUploads = new Map<string, Promise<OpenUpload>>();
 
 function uploadState(upload: ImageUpload): TUploadState {
   return { uploadId: upload.id, committedOffset: upload.committedOffset, bytesReceived: upload.bytesReceived };
@@ -130,15 +136,24 @@ async function stopLeftoverDaemon(file: string): Promise<void> {
   await rm(pidFile, { force: true });
 }
 
+async function startExport(upload: ImageUpload): Promise<OpenUpload> {
+  const file = storePath(upload.file);
+  await stopLeftoverDaemon(file);
+  const socketPath = path.join(tmpdir(), `twinboot-nbd-${randomBytes(6).toString("hex")}.sock`);
+  const nbd = await openNbdExport({ file, socketPath });
+  await writeFile(`${file}.pid`, String(nbd.pid));
+  return { nbd, reached: upload.committedOffset, queue: Promise.resolve() };
+}
+
 async function openUpload(upload: ImageUpload): Promise<OpenUpload> {
   let open = openUploads.get(upload.id);
   if (!open) {
-    const file = storePath(upload.file);
-    await stopLeftoverDaemon(file);
-    const socketPath = path.join(tmpdir(), `twinboot-nbd-${randomBytes(6).toString("hex")}.sock`);
-    const nbd = await openNbdExport({ file, socketPath });
-    await writeFile(`${file}.pid`, String(nbd.pid));
-    open = { nbd, bytesSinceFlush: 0, writtenEnd: upload.committedOffset, queue: Promise.resolve() };
+    let opening = openingUploads.get(upload.id);
+    if (!opening) {
+      opening = startExport(upload).finally(() => openingUploads.delete(upload.id));
+      openingUploads.set(upload.id, opening);
+    }
+    open = await opening;
     openUploads.set(upload.id, open);
   }
   clearTimeout(open.idleTimer);
@@ -156,7 +171,7 @@ async function closeUpload(uploadId: string, { flush }: { flush: boolean }): Pro
     await open.nbd.client.flush().catch(() => undefined);
     await db()
       .update(imageUploads)
-      .set({ committedOffset: open.writtenEnd })
+      .set({ committedOffset: open.reached })
       .where(eq(imageUploads.id, uploadId))
       .catch(() => undefined);
   }
@@ -165,49 +180,74 @@ async function closeUpload(uploadId: string, { flush }: { flush: boolean }): Pro
   if (upload[0]?.file) await rm(`${storePath(upload[0].file)}.pid`, { force: true });
 }
 
-export interface Extent {
-  offset: number;
-  length: number;
-  zero: boolean;
-  sha256?: string;
+/** Flushes what is written and records how far the upload got: the point a resumed upload continues from. */
+async function checkpoint(uploadId: string, open: OpenUpload, bytesReceived: number): Promise<ImageUpload> {
+  await open.nbd.client.flush();
+  const [updated] = await db()
+    .update(imageUploads)
+    .set({ committedOffset: open.reached, bytesReceived, lastActivityAt: new Date() })
+    .where(eq(imageUploads.id, uploadId))
+    .returning();
+  return updated!;
 }
 
-/** Writes one extent; extents of an upload arrive in increasing order of offset. */
-export async function writeExtent(agent: AgentMachine, uploadId: string, extent: Extent, body: Buffer): Promise<TUploadState> {
+/**
+ * Writes an extent stream into the upload. Each data extent's hashes are checked before it is
+ * written; writes are pipelined (WRITE_WINDOW in flight) while the next frames arrive. The upload
+ * is checkpointed every CHECKPOINT_BYTES or CHECKPOINT_MS, and once more when the stream ends,
+ * however it ends: a stream cut short (a dropped connection, a corrupted extent) keeps everything
+ * before the failing frame, and the agent resumes from the committed offset.
+ */
+export async function receiveExtents(agent: AgentMachine, uploadId: string, body: AsyncIterable<Buffer>): Promise<TUploadState> {
   const upload = await uploadOfAgentOrThrow(agent, uploadId);
-  if (extent.offset + extent.length > upload.virtualSize) {
-    throw new InvalidInputError(`The extent at ${extent.offset} (+${extent.length}) ends past the disk (${upload.virtualSize} bytes).`);
-  }
-  if (extent.zero) {
-    if (body.length !== 0) throw new InvalidInputError("A zero extent carries no data.");
-  } else {
-    if (body.length !== extent.length) {
-      throw new InvalidInputError(`The extent at ${extent.offset} says ${extent.length} bytes but carried ${body.length}. Resend it.`);
-    }
-    const actual = createHash("sha256").update(body).digest("hex");
-    if (actual !== extent.sha256) {
-      throw new InvalidInputError(`The extent at offset ${extent.offset} does not match its sha256 (corrupted on the way). Resend it.`);
-    }
-  }
   await openUpload(upload);
   return serialised(uploadId, async () => {
     const open = await openUpload(upload);
-    if (extent.zero) await open.nbd.client.writeZeroes(extent.offset, extent.length);
-    else await open.nbd.client.write(extent.offset, body);
-    open.writtenEnd = Math.max(open.writtenEnd, extent.offset + extent.length);
-    open.bytesSinceFlush += extent.length;
-    const changes: Partial<ImageUpload> = { lastActivityAt: new Date() };
-    if (open.bytesSinceFlush >= CHECKPOINT_BYTES) {
-      await open.nbd.client.flush();
-      open.bytesSinceFlush = 0;
-      changes.committedOffset = open.writtenEnd;
+    const current = await uploadOfAgentOrThrow(agent, uploadId);
+    let bytesReceived = current.bytesReceived;
+    let sinceCheckpoint = { bytes: 0, at: Date.now() };
+    let writeFailure: unknown;
+    const window: Promise<void>[] = [];
+    // Settles every write in flight; `reached` may only move past frames whose write succeeded.
+    const drain = async () => {
+      await Promise.all(window.splice(0));
+      if (writeFailure) throw writeFailure;
+    };
+
+    let pendingEnd = open.reached;
+    let streamFailure: unknown;
+    try {
+      for await (const frame of decodeExtentFrames(body, upload.virtualSize)) {
+        if (frame.type === "data") verifyDataFrame(frame);
+        if (frame.type !== "mark") {
+          const write =
+            frame.type === "data" ? open.nbd.client.write(frame.offset, frame.data) : open.nbd.client.writeZeroes(frame.offset, frame.length);
+          window.push(write.catch((error: unknown) => void (writeFailure ??= error)));
+          if (window.length >= WRITE_WINDOW) await window.shift();
+          if (writeFailure) throw writeFailure;
+        }
+        const frameEnd = frame.type === "data" ? frame.offset + frame.data.length : frame.type === "zero" ? frame.offset + frame.length : frame.offset;
+        if (frame.type === "data") {
+          bytesReceived += frame.data.length;
+          sinceCheckpoint.bytes += frame.data.length;
+        }
+        if (sinceCheckpoint.bytes >= CHECKPOINT_BYTES || Date.now() - sinceCheckpoint.at >= CHECKPOINT_MS) {
+          await drain();
+          open.reached = frameEnd;
+          await checkpoint(uploadId, open, bytesReceived);
+          sinceCheckpoint = { bytes: 0, at: Date.now() };
+        }
+        // Without a checkpoint, `reached` moves once the writes before it have settled (below).
+        pendingEnd = frameEnd;
+      }
+    } catch (error) {
+      streamFailure = error;
     }
-    const [updated] = await db()
-      .update(imageUploads)
-      .set({ ...changes, bytesReceived: upload.bytesReceived + (extent.zero ? 0 : body.length) })
-      .where(eq(imageUploads.id, uploadId))
-      .returning();
-    return uploadState(updated!);
+    await drain();
+    open.reached = Math.max(open.reached, pendingEnd);
+    const updated = await checkpoint(uploadId, open, bytesReceived);
+    if (streamFailure) throw streamFailure;
+    return uploadState(updated);
   });
 }
 

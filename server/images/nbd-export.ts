@@ -14,6 +14,12 @@ const STOP_TIMEOUT_MS = 15_000;
 const CONNECT_RETRY_MS = 20;
 /** Keep the end of the daemon's stderr for error messages; it is only ever a few lines. */
 const STDERR_KEEP_BYTES = 16 * 1024;
+/**
+ * qemu allocates a fresh buffer for every NBD request; glibc serves large ones with mmap, and the
+ * page faults that fill each new mapping cost more than the write itself (11 s instead of 2.9 s
+ * for 1.5 GiB here). Raising the mmap threshold to glibc's maximum keeps them on the reused heap.
+ */
+const DAEMON_MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
 /** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -67,7 +73,10 @@ export async function openNbdExport({ file, socketPath }: { file: string; socket
 
   const args = daemonArgs(path.resolve(file), socketPath);
   const commandLine = [DAEMON, ...args].join(" ");
-  const daemon = spawn(DAEMON, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const daemon = spawn(DAEMON, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GLIBC_TUNABLES: DAEMON_MALLOC_TUNABLES },
+  });
 
   let output = "";
   const keepOutput = (chunk: Buffer) => {

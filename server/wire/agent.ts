@@ -34,8 +34,6 @@ export const ZAgentMachineStateSchema = z.object({
 });
 export type TAgentMachineState = z.infer<typeof ZAgentMachineStateSchema>;
 
-/** 1 TiB of guest disk per MiB of extent is far beyond need; these bound what one request may carry. */
-export const MAX_EXTENT_BYTES = 16 * 1024 * 1024;
 export const MAX_DISK_BYTES = 64 * 1024 ** 4;
 
 export const ZCreateUploadRequestSchema = z
@@ -60,14 +58,6 @@ export const ZUploadStateSchema = z.object({
   bytesReceived: z.number().int().nonnegative(),
 });
 export type TUploadState = z.infer<typeof ZUploadStateSchema>;
-
-/** An extent travels as a PUT whose query says where it goes; its body is the data (none for zeros). */
-export const ZExtentQuerySchema = z.object({
-  offset: z.coerce.number().int().nonnegative(),
-  length: z.coerce.number().int().positive().max(MAX_EXTENT_BYTES),
-  zero: z.enum(["0", "1"]).default("0").transform((v) => v === "1"),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits").optional(),
-});
 
 export const ZImageSummarySchema = z.object({
   id: z.uuid(),
