@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import next from "next";
 import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
+import { removeLeftoverExports } from "./server/images/export-image";
 import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { startInspectionWorker } from "./server/images/inspection-worker";
 import { routeExtentStream } from "./server/agent-api/extent-stream-route";
@@ -72,6 +73,7 @@ const sweepUploads = () =>
     .then((n) => n > 0 && console.log(`Removed ${n} abandoned upload(s).`))
     .catch((error: unknown) => console.error("Sweeping abandoned uploads failed:", error));
 void sweepUploads();
+void removeLeftoverExports().catch((error: unknown) => console.error("Removing leftover exports failed:", error));
 if (config.INSPECTION_WORKER) void startInspectionWorker();
 setInterval(sweepUploads, 10 * 60_000).unref();
 

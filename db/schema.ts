@@ -129,6 +129,7 @@ export const auditAction = pgEnum("audit_action", [
   "enrollment_token_issued",
   "apply_back_mode_changed",
   "machine_enrolled",
+  "image_exported",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 

@@ -11,15 +11,18 @@ const BUTTON_KINDS: Record<ButtonKind, string> = {
   ghost: "text-slate-700 hover:bg-slate-200/70 dark:text-slate-200 dark:hover:bg-slate-800",
 };
 
+/** A button's look, for links that act as buttons (downloads). */
+export function buttonClass(kind: ButtonKind = "primary", className = ""): string {
+  return `inline-flex min-h-11 items-center justify-center gap-2 rounded-lg px-4 text-sm font-medium transition focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-brand-500 disabled:cursor-not-allowed ${BUTTON_KINDS[kind]} ${className}`;
+}
+
 export function Button({
   kind = "primary",
   className = "",
   ...props
 }: ButtonHTMLAttributes<HTMLButtonElement> & { kind?: ButtonKind }) {
   return (
-    <button
-      className={`inline-flex min-h-11 items-center justify-center gap-2 rounded-lg px-4 text-sm font-medium transition focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-brand-500 disabled:cursor-not-allowed ${BUTTON_KINDS[kind]} ${className}`}
-      {...props}
+    <button className={buttonClass(kind, className)} {...props}
     />
   );
 }

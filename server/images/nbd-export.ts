@@ -1,4 +1,4 @@
-// One qcow2 file served writable over NBD by qemu-storage-daemon, with a connected client, for as
+// One qcow2 file served (writable, or read-only) over NBD by qemu-storage-daemon, with a connected client, for as
 // long as an upload writes into it. qemu does the qcow2 work (allocation, copy-on-write from the
 // backing file for partial clusters, zero clusters); the backing file named in the qcow2 header is
 // opened by qemu itself, read-only.
@@ -36,16 +36,17 @@ function optionValue(value: string) {
   return value.replaceAll(",", ",,");
 }
 
-function daemonArgs(file: string, socketPath: string) {
+function daemonArgs(file: string, socketPath: string, readOnly: boolean) {
+  const access = readOnly ? ",read-only=on" : "";
   return [
     "--blockdev",
-    `driver=file,node-name=file0,filename=${optionValue(file)}`,
+    `driver=file,node-name=file0,filename=${optionValue(file)}${access}`,
     "--blockdev",
-    "driver=qcow2,node-name=disk0,file=file0",
+    `driver=qcow2,node-name=disk0,file=file0${access}`,
     "--nbd-server",
     `addr.type=unix,addr.path=${optionValue(socketPath)}`,
     "--export",
-    `type=nbd,id=exp0,node-name=disk0,name=${EXPORT_NAME},writable=on`,
+    `type=nbd,id=exp0,node-name=disk0,name=${EXPORT_NAME},writable=${readOnly ? "off" : "on"}`,
   ];
 }
 
@@ -60,7 +61,8 @@ function isNotListeningYet(error: unknown) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function openNbdExport({ file, socketPath }: { file: string; socketPath: string }): Promise<NbdExport> {
+/** Exports `file` (with its backing chain) writable, or read-only with `readOnly`. */
+export async function openNbdExport({ file, socketPath, readOnly = false }: { file: string; socketPath: string; readOnly?: boolean }): Promise<NbdExport> {
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new Error(`NBD socket path is longer than ${MAX_SOCKET_PATH_BYTES} bytes: ${socketPath}`);
   }
@@ -71,7 +73,7 @@ export async function openNbdExport({ file, socketPath }: { file: string; socket
   );
   if (socketInUse) throw new Error(`NBD socket path already exists: ${socketPath}`);
 
-  const args = daemonArgs(path.resolve(file), socketPath);
+  const args = daemonArgs(path.resolve(file), socketPath, readOnly);
   const commandLine = [DAEMON, ...args].join(" ");
   const daemon = spawn(DAEMON, args, {
     stdio: ["ignore", "pipe", "pipe"],

@@ -16,15 +16,21 @@ export class ToolError extends Error {}
 export function runTool(
   command: string,
   args: string[],
-  { timeoutMs = 60_000, okExitCodes = [0], env }: { timeoutMs?: number; okExitCodes?: number[]; env?: NodeJS.ProcessEnv } = {},
+  {
+    timeoutMs = 60_000,
+    okExitCodes = [0],
+    env,
+    signal,
+  }: { timeoutMs?: number; okExitCodes?: number[]; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
 ): Promise<ToolResult> {
   const described = [command, ...args].join(" ");
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES, encoding: "utf8", env }, (error, stdout, stderr) => {
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES, encoding: "utf8", env, signal }, (error, stdout, stderr) => {
       const exitCode = error ? (typeof error.code === "number" ? error.code : -1) : 0;
       if (okExitCodes.includes(exitCode)) return resolve({ exitCode, stdout, stderr });
-      const how =
-        typeof error?.code === "string" // spawn failed, e.g. ENOENT when the tool is not installed
+      const how = signal?.aborted
+        ? "was stopped: the request was cancelled"
+        : typeof error?.code === "string" // spawn failed, e.g. ENOENT when the tool is not installed
           ? "could not be run"
           : error?.killed
             ? `was stopped after ${timeoutMs} ms`

@@ -2,6 +2,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
 import { useState, type FormEvent } from "react";
+import type { AuditAction } from "@/db/schema";
 import { errorMessage, useTRPC } from "../../_trpc/client";
 import { Button, Card, Field, Notice, PageTitle, SecretBox } from "../../_components/ui";
 import { describeUserAgent } from "../../_components/user-agent";
@@ -286,7 +287,7 @@ function SessionsCard() {
   );
 }
 
-const ACTION_LABELS: Record<string, string> = {
+const ACTION_LABELS: Record<AuditAction, string> = {
   sign_in: "Signed in",
   sign_in_failed: "Failed sign-in",
   account_locked: "Account locked",
@@ -304,6 +305,8 @@ const ACTION_LABELS: Record<string, string> = {
   machine_deleted: "Machine deleted",
   enrollment_token_issued: "Enrollment token issued",
   apply_back_mode_changed: "Apply-back mode changed",
+  machine_enrolled: "Agent enrolled",
+  image_exported: "Image downloaded",
 };
 
 function ActivityCard() {
@@ -315,7 +318,7 @@ function ActivityCard() {
         {activity.data?.map((e) => (
           <li key={e.id} className="flex flex-col sm:flex-row sm:justify-between sm:gap-x-4">
             <span className={e.action === "sign_in_failed" || e.action === "account_locked" ? "text-red-700 dark:text-red-400" : ""}>
-              {ACTION_LABELS[e.action] ?? e.action}
+              {ACTION_LABELS[e.action]}
             </span>
             <span className="text-xs text-slate-600 dark:text-slate-400">
               {e.at.toLocaleString()}

@@ -5,7 +5,7 @@ import { Fragment, useState } from "react";
 import type { ImageKind, InspectionState } from "@/db/schema-enums";
 import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
-import { Button, Card, Notice } from "../../../_components/ui";
+import { Button, buttonClass, Card, Notice } from "../../../_components/ui";
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -109,6 +109,7 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
             <dt>Firmware</dt>
             <dd>{String(selected.profile.firmware ?? "unknown").toUpperCase()}, {String(selected.profile.partitionTable ?? "unknown").toUpperCase()} partitions</dd>
           </dl>
+          <DownloadImage imageId={selected.id} standalone={selected.kind !== "incremental"} />
           <p className="mt-2 text-xs text-slate-600 dark:text-slate-400">
             Starting a VM from an image needs a hypervisor pool, which this server does not have yet.
           </p>
@@ -148,5 +149,43 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
         ))}
       </ol>
     </Card>
+  );
+}
+
+const DOWNLOAD_FORMATS = [
+  { format: "qcow2", label: "qcow2 (QEMU, Proxmox)" },
+  { format: "raw", label: "raw disk (dd)" },
+  { format: "vmdk", label: "VMDK (VMware, VirtualBox)" },
+  { format: "vhdx", label: "VHDX (Hyper-V)" },
+] as const;
+
+/** A plain link: the browser streams the file to disk and shows its own progress. */
+function DownloadImage({ imageId, standalone }: { imageId: string; standalone: boolean }) {
+  const [format, setFormat] = useState<(typeof DOWNLOAD_FORMATS)[number]["format"]>("qcow2");
+  const converted = format === "vmdk" || format === "vhdx" || (format === "qcow2" && !standalone);
+  return (
+    <div className="mt-3 flex flex-wrap items-center gap-2 text-sm">
+      <label htmlFor="download-format">Download as</label>
+      <select
+        id="download-format"
+        value={format}
+        onChange={(e) => setFormat(e.target.value as typeof format)}
+        className="min-h-11 rounded-lg border border-slate-300 bg-white px-2 dark:border-slate-600 dark:bg-slate-900"
+      >
+        {DOWNLOAD_FORMATS.map((f) => (
+          <option key={f.format} value={f.format}>
+            {f.label}
+          </option>
+        ))}
+      </select>
+      <a
+        href={`/api/images/${imageId}/export?format=${format}`}
+        download
+        className={buttonClass("secondary")}
+      >
+        Download
+      </a>
+      {converted ? <span className="text-xs text-slate-600 dark:text-slate-400">The server converts the image first; the download starts when it is ready.</span> : null}
+    </div>
   );
 }
