@@ -18,6 +18,7 @@ import {
 } from "@/server/wire/extent-stream";
 import { blockCount, readBlockIndex, writeBlockIndex, type BlockIndex } from "./block-index";
 import type { AgentConfig } from "./config";
+import { prepareConsistentRead, type WhenMounted } from "./consistency";
 import { deviceSize } from "./disk-device";
 import { readMachineProfile } from "./machine-profile";
 import { ServerError, type ServerClient } from "./server-client";
@@ -193,4 +194,22 @@ export async function runBackup(options: {
     virtualSize,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/**
+ * A backup of a disk that may be in use: made consistent first (agent/consistency.ts), which is
+ * said in the log, and released (thawed, snapshot removed) however the backup ends — including
+ * SIGINT or SIGTERM, after which the process exits.
+ */
+export async function takeBackup(options: Omit<Parameters<typeof runBackup>[0], "device"> & { device: string; whenMounted: WhenMounted }): Promise<BackupSummary> {
+  const read = await prepareConsistentRead(options.device, options.whenMounted);
+  options.log(read.how);
+  const onSignal = (signal: NodeJS.Signals) => void read.release().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    return await runBackup({ ...options, device: read.device });
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    await read.release();
+  }
 }

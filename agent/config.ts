@@ -4,6 +4,8 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { AGENT_CREDENTIAL_PREFIX } from "@/server/wire/agent";
+import { WHEN_MOUNTED } from "./consistency";
+import { ZScheduleSchema } from "./schedule";
 
 export const DEFAULT_CONFIG_PATH = "/etc/twinboot/agent.json";
 
@@ -16,8 +18,13 @@ export const ZAgentConfigSchema = z.object({
   device: z.string().optional(),
   /** Where the block index of the last image is kept. */
   stateDir: z.string().default("/var/lib/twinboot-agent"),
+  /** When `twinboot-agent run` backs up: hourly, daily, weekly or a cron expression. */
+  schedule: ZScheduleSchema.default("daily"),
+  /** What a scheduled backup does when a filesystem is mounted read-write and cannot be snapshotted. */
+  whenMounted: z.enum(WHEN_MOUNTED).default("refuse"),
 });
 export type AgentConfig = z.infer<typeof ZAgentConfigSchema>;
+export type AgentConfigInput = z.input<typeof ZAgentConfigSchema>;
 
 export class ConfigError extends Error {}
 
@@ -28,7 +35,13 @@ export async function readAgentConfig(file: string): Promise<AgentConfig> {
   } catch {
     throw new ConfigError(`No agent configuration at ${file}. Enroll first: twinboot-agent enroll --server URL --token TOKEN`);
   }
-  const parsed = ZAgentConfigSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid JSON (${(error as Error).message}). Fix it, or enroll again.`);
+  }
+  const parsed = ZAgentConfigSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`${file}: ${issue?.path.join(".")} ${issue?.message}`);
@@ -37,7 +50,7 @@ export async function readAgentConfig(file: string): Promise<AgentConfig> {
 }
 
 /** Writes the file atomically (temporary name, then rename), readable by root only. */
-export async function writeAgentConfig(file: string, config: AgentConfig): Promise<void> {
+export async function writeAgentConfig(file: string, config: AgentConfigInput): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.tmp-${process.pid}`;
   await writeFile(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });

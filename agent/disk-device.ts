@@ -65,7 +65,8 @@ export async function mountedFilesystems(device: string): Promise<MountedFilesys
     const mountPoint = fields[4];
     const options = fields[5] ?? "";
     if (!source || !mountPoint) continue;
-    const name = source.replace(/^\/dev\//, "");
+    // /dev/mapper/vg-lv and /dev/vg/lv are links to /dev/dm-N, the name the device goes by.
+    const name = (source.startsWith("/dev/") ? await realpath(source).catch(() => source) : source).replace(/^\/dev\//, "");
     const onDisk = [...names].some((n) => name === n || (name.startsWith(n) && /^p?\d+$/.test(name.slice(n.length))));
     if (onDisk) found.push({ source, mountPoint, readWrite: options.split(",").includes("rw") });
   }

@@ -1,9 +1,11 @@
 // The `twinboot-agent` CLI, run on the physical computer: enroll it, back up its disk, report status.
 import { parseArgs } from "node:util";
 import { ZodError } from "zod";
-import { runBackup, type BackupMode, type BackupProgress } from "./backup";
+import { takeBackup, type BackupProgress } from "./backup";
 import { ConfigError, DEFAULT_CONFIG_PATH, readAgentConfig, writeAgentConfig } from "./config";
-import { freezeFilesystems, mountedFilesystems } from "./disk-device";
+import { InconsistentReadError } from "./consistency";
+import { readDaemonState, runDaemon } from "./daemon";
+import { nextBackupAt } from "./schedule";
 import { ServerClient, ServerError } from "./server-client";
 
 const USAGE = `Usage: twinboot-agent <command> [--config FILE]
@@ -11,9 +13,14 @@ const USAGE = `Usage: twinboot-agent <command> [--config FILE]
   enroll --server URL --token TOKEN      trade a one-time enrollment token for this machine's credential
   backup [--device PATH] [--full | --independent] [--freeze | --allow-inconsistent] [--json]
                                          image the disk (a block device or a disk image file) and send it
-  status [--json]                        the last image and whether the server answers
+  run [--device PATH] [--now]            back up on the schedule in the configuration (and at once
+                                         with --now), until stopped; the systemd unit runs this
+  status [--json]                        the last image, the next scheduled backup, whether the server answers
 
-The configuration (default ${DEFAULT_CONFIG_PATH}, 0600) holds the server, the credential and the device.`;
+The configuration (default ${DEFAULT_CONFIG_PATH}, 0600) holds the server, the credential, the device,
+the schedule ("hourly", "daily", "weekly" or a cron expression; default daily) and "whenMounted"
+("refuse", "freeze" or "allow-inconsistent": what a scheduled backup does with a filesystem
+mounted read-write that cannot be snapshotted).`;
 
 class UsageError extends Error {}
 
@@ -43,6 +50,7 @@ async function run(argv: string[]): Promise<void> {
       freeze: { type: "boolean" },
       "allow-inconsistent": { type: "boolean" },
       json: { type: "boolean" },
+      now: { type: "boolean" },
     },
   });
   const log = (line: string) => console.error(line);
@@ -60,6 +68,8 @@ async function run(argv: string[]): Promise<void> {
         credential: enrolled.credential,
         device: existing?.device,
         stateDir: existing?.stateDir ?? "/var/lib/twinboot-agent",
+        schedule: existing?.schedule,
+        whenMounted: existing?.whenMounted,
       });
       console.log(`Enrolled as “${enrolled.machineName}”. Configuration written to ${values.config}.`);
       return;
@@ -75,51 +85,36 @@ async function run(argv: string[]): Promise<void> {
         firstDelayMs: 1000,
         onRetry: (error, delay) => log(`${error.message} Retrying in ${Math.round(delay / 1000)} s.`),
       });
-
-      // A filesystem mounted read-write changes under the reader: refuse, freeze it, or be told to go on.
-      const busy = (await mountedFilesystems(device)).filter((m) => m.readWrite);
-      let thaw = async () => {};
-      if (busy.length > 0) {
-        const where = busy.map((m) => `${m.source} on ${m.mountPoint}`).join(", ");
-        if (values.freeze) {
-          thaw = await freezeFilesystems(busy.map((m) => m.mountPoint));
-          log(`Froze ${where} for the whole read; writes there wait until the backup has read the disk.`);
-        } else if (values["allow-inconsistent"]) {
-          log(`Warning: ${where} is mounted read-write; reading anyway (--allow-inconsistent): the image may be inconsistent.`);
-        } else {
-          throw new UsageError(
-            `${device} holds a filesystem mounted read-write (${where}); an image of it would be inconsistent. Unmount it, or use --freeze (blocks writes during the read) or --allow-inconsistent.`,
-          );
-        }
-      } else {
-        log(`No filesystem on ${device} is mounted read-write: the image is consistent.`);
-      }
-      const onSignal = () => void thaw().finally(() => process.exit(130));
-      process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-
       const started = Date.now();
       const tty = process.stderr.isTTY && !values.json;
-      try {
-        const mode: BackupMode = values.independent ? "independent" : values.full ? "full" : "auto";
-        const summary = await runBackup({
-          config,
-          client,
-          device,
-          mode,
-          log,
-          onProgress: tty ? (p) => process.stderr.write(`\r${progressLine(p, started)}`) : undefined,
-        });
-        if (tty) process.stderr.write("\n");
-        if (values.json) console.log(JSON.stringify(summary));
-        else {
-          console.log(
-            `Image ${summary.imageId} (${summary.kind}) stored: read ${(summary.bytesRead / MiB).toFixed(0)} MiB, sent ${(summary.bytesSent / MiB).toFixed(1)} MiB in ${summary.seconds.toFixed(1)} s.`,
-          );
-        }
-      } finally {
-        await thaw();
-        process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+      const summary = await takeBackup({
+        config,
+        client,
+        device,
+        mode: values.independent ? "independent" : values.full ? "full" : "auto",
+        whenMounted: values.freeze ? "freeze" : values["allow-inconsistent"] ? "allow-inconsistent" : "refuse",
+        log,
+        onProgress: tty ? (p) => process.stderr.write(`\r${progressLine(p, started)}`) : undefined,
+      });
+      if (tty) process.stderr.write("\n");
+      if (values.json) console.log(JSON.stringify(summary));
+      else {
+        console.log(
+          `Image ${summary.imageId} (${summary.kind}) stored: read ${(summary.bytesRead / MiB).toFixed(0)} MiB, sent ${(summary.bytesSent / MiB).toFixed(1)} MiB in ${summary.seconds.toFixed(1)} s.`,
+        );
       }
+      return;
+    }
+    case "run": {
+      const config = await readAgentConfig(values.config);
+      const device = values.device ?? config.device;
+      if (!device) throw new UsageError(`Say which disk to back up: --device PATH (or "device" in ${values.config}).`);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+      // Under systemd the journal stamps each line; elsewhere the daemon does.
+      const daemonLog = process.env.JOURNAL_STREAM ? (line: string) => console.log(line) : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+      await runDaemon({ config, device, now: values.now, log: daemonLog, signal: stop.signal });
       return;
     }
     case "status": {
@@ -127,19 +122,26 @@ async function run(argv: string[]): Promise<void> {
       const client = new ServerClient(config.server, config.credential);
       const state = await client.machineState(config.machineId).catch((error: unknown) => error as ServerError);
       const answering = !(state instanceof ServerError);
+      const daemon = await readDaemonState(config);
       const status = {
         machine: config.machineName,
         server: config.server,
         serverAnswers: answering,
         serverProblem: answering ? null : state.message,
         lastImage: answering ? state.lastAgentImage : null,
+        schedule: config.schedule,
+        nextBackupAt: nextBackupAt(config.schedule, new Date()),
+        lastAttemptAt: daemon?.lastAttemptAt ?? null,
+        lastError: daemon?.lastError ?? null,
       };
       if (values.json) return void console.log(JSON.stringify(status));
       console.log(`Machine:     ${status.machine}`);
       console.log(`Server:      ${status.server} (${answering ? "answers" : `not answering: ${status.serverProblem}`})`);
       if (answering) {
-        console.log(`Last image:  ${status.lastImage ? `${status.lastImage.id}, taken ${status.lastImage.takenAt.toISOString()}` : "none yet"}`);
+        console.log(`Last image:  ${status.lastImage ? `${status.lastImage.id}, taken ${status.lastImage.takenAt.toLocaleString()}` : "none yet"}`);
       }
+      console.log(`Next backup: ${status.nextBackupAt.toLocaleString()} (schedule "${status.schedule}", when \`twinboot-agent run\` is running)`);
+      if (status.lastError) console.log(`Last run:    failed at ${status.lastAttemptAt?.toLocaleString()}: ${status.lastError}`);
       return;
     }
     default:
@@ -156,6 +158,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       if (error.message) console.error(`twinboot-agent: ${error.message}`);
       if (!error.message || error.message.startsWith("Unknown")) console.error(`\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof InconsistentReadError) {
+      console.error(`twinboot-agent: ${error.message}`);
       return 2;
     }
     if (error instanceof ServerError || error instanceof ConfigError) console.error(`twinboot-agent: ${error.message}`);

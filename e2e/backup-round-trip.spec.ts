@@ -13,7 +13,7 @@ import { createTestUser } from "@/server/testing/accounts";
 import { AGENT_API_PREFIX } from "@/server/wire/agent";
 import { EXTENT_STREAM_CONTENT_TYPE, encodeDataFrame, encodeMarkFrame, sha256 } from "@/server/wire/extent-stream";
 import { changedBytes, freshFixtureDisk, mountPartition, runAgent, startAgent } from "./agent-backup";
-import { APP_URL } from "./support";
+import { APP_URL, expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
 
 const store = process.env.IMAGE_STORE_DIR!;
 const root = path.resolve(import.meta.dirname, "..");
@@ -55,8 +55,11 @@ function compareWith(qcow2: string, raw: string): string {
   return execFileSync("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", qcow2, raw], { encoding: "utf8" }).trim();
 }
 
+let owner: Awaited<ReturnType<typeof createTestUser>>;
+let officeOwner: typeof owner;
+
 async function enrollNewMachine(name: string, configFile: string) {
-  const owner = await createTestUser();
+  owner = await createTestUser();
   const { machine, enrollmentToken } = await createMachine({ ownerId: owner.id, name }, undefined, false);
   const enrolled = runAgent(["enroll", "--server", APP_URL, "--token", enrollmentToken, "--config", configFile]);
   expect(enrolled.status, enrolled.stderr).toBe(0);
@@ -69,6 +72,7 @@ beforeAll(async () => {
   ({ dir, disk } = freshFixtureDisk());
   config = path.join(dir, "agent.json");
   machineId = await enrollNewMachine("office-pc", config);
+  officeOwner = owner;
   // A file with data that the incremental will turn into zeros.
   const unmount = mountPartition(disk, path.join(dir, "mnt"));
   execFileSync("dd", ["if=/dev/urandom", `of=${path.join(dir, "mnt/home/alice/scratch.bin")}`, "bs=64k", "count=16", "status=none"]);
@@ -150,6 +154,41 @@ describe("backing up the fixture disk", () => {
     expect(data.inspectionState).toBe("done");
     expect(data.inspection).toMatchObject({ os: null, filesystems: [{ device: "/dev/sda", type: "ext4" }] });
   }, 900_000);
+
+  it("shows the timeline in the browser, with inspection details, and downloads an image", async () => {
+    const browser = await launchChromium();
+    try {
+      for (const kind of ["desktop", "phone"] as const) {
+        const context = await newContext(browser, kind);
+        const page = await context.newPage();
+        await signIn(page, officeOwner);
+        await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+        await page.getByRole("link", { name: /office-pc/ }).first().click();
+        await expect.poll(() => page.getByRole("button", { name: /independent/ }).count()).toBe(1);
+        await expect.poll(() => page.getByRole("button", { name: /incremental/ }).count()).toBe(1);
+        await page.getByRole("button", { name: "Start from latest" }).click();
+        await expect.poll(() => page.getByText(/Selected: independent image of/).count()).toBe(1);
+        await page.getByRole("button", { name: /base/ }).click();
+        const details = page.getByText("Twinboot Office PC 1.0").first();
+        await expect.poll(() => details.isVisible()).toBe(true);
+        await expectNoHorizontalOverflow(page);
+        await screenshot(page, `timeline-${kind}`);
+        if (kind === "desktop") {
+          await page.getByLabel("Download as").selectOption("raw");
+          const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download" }).click()]);
+          expect(download.suggestedFilename()).toMatch(/^office-pc-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}\.raw$/);
+          const saved = path.join(dir, "downloaded.raw");
+          await download.saveAs(saved);
+          expect(execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "raw", saved, path.join(dir, "v1.raw")], { encoding: "utf8" }).trim()).toBe(
+            "Images are identical.",
+          );
+        }
+        await context.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  });
 
   it("leaves no image when the agent is killed mid-upload, and the next run completes", async () => {
     const before = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
@@ -268,6 +307,50 @@ describe("backing up the fixture disk", () => {
     }
     const noCredential = await fetch(api(`/machines/${machineId}`));
     expect(noCredential.status).toBe(401);
+  });
+
+  it("runs as a daemon: backs up on its schedule, says when the next one is, and stops on SIGTERM", async () => {
+    const daemonConfig = path.join(dir, "daemon.json");
+    // Every 5 seconds, so that the test sees a scheduled run without waiting for an hour.
+    writeFileSync(daemonConfig, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), device: disk, schedule: "*/5 * * * * *" }));
+    const before = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
+    const daemon = startAgent(["run", "--config", daemonConfig]);
+    let output = "";
+    daemon.stdout.on("data", (chunk) => (output += chunk));
+    daemon.stderr.on("data", (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => daemon.on("exit", resolve));
+    try {
+      await expect.poll(() => output, { timeout: 120_000, interval: 500 }).toMatch(/Image \S+ \(incremental\) stored/);
+      expect(output).toMatch(/on the schedule "\*\/5 \* \* \* \* \*"/);
+      expect(output).toMatch(/Next backup at /);
+      const after = await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId));
+      expect(after.length).toBeGreaterThan(before.length);
+      const status = runAgent(["status", "--config", daemonConfig]);
+      expect(status.stdout).toMatch(/Next backup: .*schedule "\*\/5 \* \* \* \* \*"/);
+    } finally {
+      daemon.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  }, 180_000);
+
+  it("as a daemon, keeps retrying with backoff while the server is down", async () => {
+    const downConfig = path.join(dir, "daemon-down.json");
+    const server = `http://127.0.0.1:${await freePort()}`;
+    writeFileSync(downConfig, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), server, device: disk, schedule: "0 0 1 1 *" }));
+    const daemon = startAgent(["run", "--now", "--config", downConfig]);
+    let output = "";
+    daemon.stdout.on("data", (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => daemon.on("exit", resolve));
+    try {
+      await expect
+        .poll(() => output, { timeout: 60_000, interval: 500 })
+        .toMatch(/Backup failed: The server at \S+ cannot be reached \(ECONNREFUSED\)\. Retrying in 60 s\./);
+      const status = runAgent(["status", "--config", downConfig]);
+      expect(status.stdout).toMatch(/Last run: +failed at .*cannot be reached/);
+    } finally {
+      daemon.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   });
 
   it("tells the user clearly when the server is down", async () => {
