@@ -45,6 +45,8 @@ export function routeExtentStream(req: IncomingMessage, res: ServerResponse): bo
       assertSameMachine(agent, machineId);
       response = Response.json(await receiveExtents(agent, z.uuid().parse(uploadId), req));
     } catch (error) {
+      // The agent went away mid-stream: what arrived is checkpointed, and nobody waits for an answer.
+      if (req.destroyed && !req.complete) return;
       response = agentErrorResponse(error);
     }
     if (!res.destroyed) await send(req, res, response);
