@@ -28,7 +28,8 @@ const securityHeaders = [
 const nextConfig: NextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
-  serverExternalPackages: ["@node-rs/argon2"],
+  // Native addons (and ssh2's optional one) are loaded by Node at run time, not bundled.
+  serverExternalPackages: ["@node-rs/argon2", "ssh2"],
   async headers() {
     return [
       { source: "/:path*", headers: securityHeaders },

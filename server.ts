@@ -8,6 +8,8 @@ import { env, EnvError } from "./server/env";
 import { removeLeftoverExports } from "./server/images/export-image";
 import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { startInspectionWorker } from "./server/images/inspection-worker";
+import { closeAllHostConnections } from "./server/pool/host-connections";
+import { startHealthChecks } from "./server/pool/hosts";
 import { routeExtentStream } from "./server/agent-api/extent-stream-route";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
@@ -75,6 +77,7 @@ const sweepUploads = () =>
 void sweepUploads();
 void removeLeftoverExports().catch((error: unknown) => console.error("Removing leftover exports failed:", error));
 if (config.INSPECTION_WORKER) void startInspectionWorker();
+const stopHealthChecks = startHealthChecks();
 setInterval(sweepUploads, 10 * 60_000).unref();
 
 server.listen(config.PORT, config.HOST, () => {
@@ -91,7 +94,9 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, 10_000);
   forced.unref();
+  stopHealthChecks();
   server.close(async () => {
+    closeAllHostConnections();
     await closeDb();
     process.exit(0);
   });

@@ -29,6 +29,7 @@ describe("migrations", () => {
       expect(tables.map((t) => t.table_name)).toEqual([
         "audit_events",
         "auth_sessions",
+        "hypervisor_hosts",
         "image_uploads",
         "images",
         "machines",

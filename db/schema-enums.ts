@@ -10,3 +10,6 @@ export const imageOrigin = ["agent", "session"] as const;
 export type ImageOrigin = (typeof imageOrigin)[number];
 export const inspectionState = ["pending", "running", "done", "failed"] as const;
 export type InspectionState = (typeof inspectionState)[number];
+/** An admin's choice for a hypervisor host: take new sessions, or let the running ones end. Reachability is separate. */
+export const hostMode = ["enabled", "draining"] as const;
+export type HostMode = (typeof hostMode)[number];

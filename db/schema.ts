@@ -130,6 +130,9 @@ export const auditAction = pgEnum("audit_action", [
   "apply_back_mode_changed",
   "machine_enrolled",
   "image_exported",
+  "hypervisor_added",
+  "hypervisor_mode_changed",
+  "hypervisor_removed",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 
@@ -216,3 +219,37 @@ export const imageUploads = pgTable("image_uploads", {
   lastActivityAt: timestamp("last_activity_at", { withTimezone: true }).notNull().defaultNow(),
 });
 export type ImageUpload = typeof imageUploads.$inferSelect;
+
+export const hostMode = pgEnum("host_mode", enums.hostMode);
+
+/**
+ * A hypervisor host of the pool, reached over SSH only. Its host key is pinned at registration;
+ * the private key the server logs in with is encrypted with DATA_ENCRYPTION_KEY.
+ */
+export const hypervisorHosts = pgTable(
+  "hypervisor_hosts",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    name: text("name").notNull(),
+    sshHost: text("ssh_host").notNull(),
+    sshPort: integer("ssh_port").notNull().default(22),
+    sshUser: text("ssh_user").notNull(),
+    sshPrivateKey: text("ssh_private_key").notNull(),
+    /** "SHA256:…" of the host key seen at registration; any other key is refused. */
+    hostKeyFingerprint: text("host_key_fingerprint").notNull(),
+    /** qemu:///system on a real host; qemu:///session gives each test host a libvirt of its own. */
+    libvirtUri: text("libvirt_uri").notNull().default("qemu:///system"),
+    mode: hostMode("mode").notNull().default("enabled"),
+    /** From the last health check: whether the host answered, and if not, why. */
+    reachable: boolean("reachable").notNull().default(true),
+    problem: text("problem"),
+    checkedAt: timestamp("checked_at", { withTimezone: true }),
+    cpus: integer("cpus").notNull(),
+    memoryBytes: bigint("memory_bytes", { mode: "number" }).notNull(),
+    /** Whether a real KVM probe succeeded on the host; sessions use TCG otherwise. */
+    kvm: boolean("kvm").notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("hypervisor_hosts_name_idx").on(t.name)],
+);
+export type HypervisorHost = typeof hypervisorHosts.$inferSelect;

@@ -17,10 +17,14 @@ PG_PORT="$(free_port)"
 IMAGE_STORE="$(mktemp -d /tmp/twinboot-test-images.XXXXXX)"
 PG_PASSWORD="$(random_secret 24 | tr -d '/+=')"
 SERVER_PID=""
+# The hosts' users read their authorized_keys here, so not under a checkout that may be root's alone.
+POOL_DIR="$(mktemp -d /tmp/twinboot-test-pool.XXXXXX)"
 
 cleanup() {
   local status=$?
   set +e
+  bash "$ROOT/scripts/test-pool.sh" down "$POOL_DIR"
+  rm -rf "$POOL_DIR"
   if [ -n "$SERVER_PID" ]; then
     kill -TERM -- "-$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
@@ -47,6 +51,10 @@ export CHROMIUM_PATH=/usr/bin/chromium IMAGE_STORE_DIR="$IMAGE_STORE"
 say "Type-checking and linting"
 npx tsc --noEmit
 npx eslint --max-warnings=0 .
+
+say "Starting a test hypervisor pool of two hosts (network namespaces, each with sshd and libvirt)"
+bash scripts/test-pool.sh up "$POOL_DIR" 2
+export TEST_POOL="$POOL_DIR/pool.json"
 
 say "Migrating the test database"
 node bin/twinboot.mjs db migrate

@@ -22,6 +22,7 @@ export default async function SignedInLayout({ children }: { children: ReactNode
           </Link>
           <NavLink href="/">Machines</NavLink>
           {user.role === "admin" ? <NavLink href="/admin/users">Users</NavLink> : null}
+          {user.role === "admin" ? <NavLink href="/admin/hosts">Hosts</NavLink> : null}
           <NavLink href="/settings">Settings</NavLink>
           <SignOutButton />
         </nav>

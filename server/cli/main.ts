@@ -1,4 +1,5 @@
 // The `twinboot` admin CLI: users, machines and the database, run on the server.
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ZodError } from "zod";
 import { closeDb } from "@/db/client";
@@ -9,6 +10,9 @@ import { createMachine, listAllMachines } from "@/server/machines/machines";
 import { createUser, findUserIdByEmail, listUsers } from "@/server/users/users";
 import { ZEmailSchema } from "@/server/wire/account";
 import { ZMachineNameSchema } from "@/server/wire/machines";
+import { ZAddHostSchema, ZHostNameSchema } from "@/server/wire/pool";
+import { addHost, hostState, listHosts, removeHost, setHostMode } from "@/server/pool/hosts";
+import { closeAllHostConnections } from "@/server/pool/host-connections";
 
 const USAGE = `Usage: twinboot <command>
 
@@ -16,6 +20,11 @@ const USAGE = `Usage: twinboot <command>
   user list                                           list users
   machine add --owner EMAIL --name NAME               add a machine; prints its one-time enrollment token
   machine list                                        list every machine and its owner
+  hypervisor add --name N --ssh USER@HOST[:PORT] --key PATH [--libvirt-uri URI] [--fingerprint SHA256:…]
+                                                      add a hypervisor host; shows and pins its SSH host key
+  hypervisor list                                     list the pool's hosts, their state and capacity
+  hypervisor drain NAME | enable NAME                 stop or resume placing new sessions on a host
+  hypervisor remove NAME                              forget a host
   db migrate                                          apply database migrations (safe to repeat)
 
 Configuration comes from the environment (DATABASE_URL and the rest; see the README).`;
@@ -41,7 +50,7 @@ function table(rows: Record<string, unknown>[]): void {
 
 async function run(argv: string[]): Promise<void> {
   const [area, verb, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     options: {
       email: { type: "string" },
@@ -49,7 +58,12 @@ async function run(argv: string[]): Promise<void> {
       admin: { type: "boolean" },
       owner: { type: "string" },
       name: { type: "string" },
+      ssh: { type: "string" },
+      key: { type: "string" },
+      "libvirt-uri": { type: "string" },
+      fingerprint: { type: "string" },
     },
+    allowPositionals: true,
     strict: true,
   });
   switch (`${area} ${verb}`) {
@@ -75,6 +89,48 @@ async function run(argv: string[]): Promise<void> {
     }
     case "machine list":
       return table((await listAllMachines()).map(({ id, name, ownerEmail, applyBackMode, enrolledAt }) => ({ id, name, owner: ownerEmail, applyBack: applyBackMode, enrolled: enrolledAt })));
+    case "hypervisor add": {
+      if (!values.name || !values.ssh || !values.key) throw new UsageError("hypervisor add needs --name, --ssh and --key.");
+      const privateKey = await readFile(values.key, "utf8").catch(() => {
+        throw new UsageError(`Cannot read the private key ${values.key}.`);
+      });
+      const input = ZAddHostSchema.parse({
+        name: values.name,
+        ssh: values.ssh,
+        privateKey,
+        libvirtUri: values["libvirt-uri"],
+        expectedFingerprint: values.fingerprint,
+      });
+      const host = await addHost(input, { userId: null, byUser: false });
+      console.log(`Added hypervisor host ${host.name}: ${host.cpus} CPUs, ${(host.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${host.kvm ? "KVM" : "no working KVM (VMs use TCG)"}.`);
+      console.log(`Pinned its SSH host key ${host.hostKeyFingerprint}; any other key will be refused.`);
+      if (!input.expectedFingerprint) console.log(`Check it on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`);
+      return;
+    }
+    case "hypervisor list":
+      return table(
+        (await listHosts()).map((h) => ({
+          name: h.name,
+          ssh: `${h.sshUser}@${h.sshHost}:${h.sshPort}`,
+          state: hostState(h),
+          cpus: h.cpus,
+          memory: `${(h.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
+          kvm: h.kvm,
+          hostKey: h.hostKeyFingerprint,
+          problem: h.problem,
+        })),
+      );
+    case "hypervisor drain":
+    case "hypervisor enable": {
+      const name = ZHostNameSchema.parse(positionals[0] ?? values.name ?? "");
+      const host = await setHostMode(name, verb === "drain" ? "draining" : "enabled", { userId: null, byUser: false });
+      return void console.log(`${host.name} is now ${host.mode}.`);
+    }
+    case "hypervisor remove": {
+      const name = ZHostNameSchema.parse(positionals[0] ?? values.name ?? "");
+      await removeHost(name, { userId: null, byUser: false });
+      return void console.log(`Removed hypervisor host ${name}.`);
+    }
     case "db migrate":
       await migrateDatabase();
       return void console.log("Database is up to date.");
@@ -102,6 +158,7 @@ export async function main(argv: string[]): Promise<number> {
     } else console.error(`twinboot: unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   } finally {
+    closeAllHostConnections();
     await closeDb();
   }
 }

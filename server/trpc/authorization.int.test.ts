@@ -166,6 +166,20 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "admin.users": async (a) => {
     await expectCode(a.caller.admin.users(), "FORBIDDEN");
   },
+  // The pool is the administrators' alone: a user can neither see nor change it.
+  "admin.hosts": async (a) => {
+    await expectCode(a.caller.admin.hosts(), "FORBIDDEN");
+  },
+  "admin.addHost": async (a) => {
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n";
+    await expectCode(a.caller.admin.addHost({ name: "intruder", ssh: "root@127.0.0.1", privateKey: key }), "FORBIDDEN");
+  },
+  "admin.setHostMode": async (a) => {
+    await expectCode(a.caller.admin.setHostMode({ name: "any-host", mode: "draining" }), "FORBIDDEN");
+  },
+  "admin.removeHost": async (a) => {
+    await expectCode(a.caller.admin.removeHost({ name: "any-host" }), "FORBIDDEN");
+  },
 };
 
 describe("authorization: every procedure is scoped to the signed-in user", () => {
@@ -193,5 +207,6 @@ describe("authorization: every procedure is scoped to the signed-in user", () =>
     await expectCode(anonymous.machines.list(), "UNAUTHORIZED");
     await expectCode(anonymous.machines.create({ name: "x" }), "UNAUTHORIZED");
     await expectCode(anonymous.admin.users(), "UNAUTHORIZED");
+    await expectCode(anonymous.admin.hosts(), "UNAUTHORIZED");
   });
 });

@@ -307,6 +307,9 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   apply_back_mode_changed: "Apply-back mode changed",
   machine_enrolled: "Agent enrolled",
   image_exported: "Image downloaded",
+  hypervisor_added: "Hypervisor host added",
+  hypervisor_mode_changed: "Hypervisor host enabled or drained",
+  hypervisor_removed: "Hypervisor host removed",
 };
 
 function ActivityCard() {

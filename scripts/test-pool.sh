@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# scripts/test-pool.sh up DIR [COUNT] | down DIR
+#
+# A hypervisor pool for tests, on this machine: COUNT (default 2) hosts hv1, hv2, … Each is a
+# network namespace (tbhvN, address 10.77.N.2, reached from here through a veth pair) running an
+# sshd of its own (keys only, one user, its own host key) in front of a libvirt of its own: the
+# qemu:///session daemon of the host's user tbhvN, which virsh starts on demand over SSH. Real
+# hosts differ only in running libvirt as a system service.
+#
+# `up` writes DIR/pool.json ({"hosts":[{name, ssh, key, libvirtUri, sshdPidFile}]}); the client
+# key is DIR/client. `down` stops every sshd, libvirt and VM of the pool and removes the
+# namespaces; the users stay (nothing of theirs runs).
+source "$(dirname "$0")/lib.sh"
+
+ACTION="${1:-}"
+DIR="${2:-}"
+COUNT="${3:-2}"
+[ -n "$DIR" ] && { [ "$ACTION" = up ] || [ "$ACTION" = down ]; } || die "usage: scripts/test-pool.sh up|down DIR [COUNT]"
+
+host_down() {
+  local n="$1" user="tbhv$1"
+  if [ -f "$DIR/hv$n/sshd.pid" ]; then kill "$(cat "$DIR/hv$n/sshd.pid")" 2>/dev/null || true; fi
+  # The session libvirtd, its QEMU processes and any login of the host's user.
+  if id "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; fi
+  ip link del "$user" 2>/dev/null || true
+  ip netns del "$user" 2>/dev/null || true
+}
+
+if [ "$ACTION" = down ]; then
+  for pidfile in "$DIR"/hv*/sshd.pid; do
+    [ -e "$pidfile" ] || continue
+    n="$(basename "$(dirname "$pidfile")")"
+    host_down "${n#hv}"
+  done
+  exit 0
+fi
+
+ensure_debian_packages openssh-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf
+mkdir -p "$DIR" /run/sshd
+DIR="$(cd "$DIR" && pwd)"
+chmod 755 "$DIR"
+[ -f "$DIR/client" ] || ssh-keygen -q -t ed25519 -N '' -C twinboot-test-pool -f "$DIR/client"
+
+hosts_json=""
+for n in $(seq 1 "$COUNT"); do
+  user="tbhv$n" host_dir="$DIR/hv$n" address="10.77.$n.2"
+  host_down "$n"
+  if ! id "$user" >/dev/null 2>&1; then useradd --create-home --shell /bin/sh "$user"; fi
+  # A locked account cannot log in even with a key; '*' means no password, key login only.
+  usermod -p '*' "$user"
+  mkdir -p "$host_dir"
+  [ -f "$host_dir/hostkey" ] || ssh-keygen -q -t ed25519 -N '' -C "hv$n" -f "$host_dir/hostkey"
+  install -m 600 -o "$user" "$DIR/client.pub" "$host_dir/authorized_keys"
+
+  ip netns add "$user"
+  ip link add "$user" type veth peer name eth0 netns "$user"
+  ip addr add "10.77.$n.1/24" dev "$user"
+  ip link set "$user" up
+  ip -n "$user" addr add "$address/24" dev eth0
+  ip -n "$user" link set eth0 up
+  ip -n "$user" link set lo up
+
+  cat > "$host_dir/sshd_config" <<EOF
+ListenAddress $address:22
+HostKey $host_dir/hostkey
+PidFile $host_dir/sshd.pid
+AuthorizedKeysFile $host_dir/authorized_keys
+AllowUsers $user
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+# The test directory is root's; sshd's ownership checks would refuse it.
+StrictModes no
+UsePAM no
+EOF
+  ip netns exec "$user" /usr/sbin/sshd -f "$host_dir/sshd_config" -E "$host_dir/sshd.log"
+  for _ in $(seq 1 50); do
+    ip netns exec "$user" bash -c "exec 3<>/dev/tcp/$address/22" 2>/dev/null && break
+    sleep 0.1
+  done
+  hosts_json+="${hosts_json:+,}{\"name\":\"hv$n\",\"ssh\":\"$user@$address:22\",\"key\":\"$DIR/client\",\"libvirtUri\":\"qemu:///session\",\"sshdPidFile\":\"$host_dir/sshd.pid\",\"sshdConfig\":\"$host_dir/sshd_config\",\"netns\":\"$user\"}"
+done
+printf '{"hosts":[%s]}\n' "$hosts_json" > "$DIR/pool.json"
+say "Test pool of $COUNT host(s) is up: $DIR/pool.json"
