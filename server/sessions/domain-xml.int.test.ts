@@ -1,0 +1,78 @@
+// The session domain XML, checked against libvirt's own schema (virt-xml-validate) for every
+// combination, and for what matters: where VNC listens, which buses, which firmware.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { sessionDomainXml, sessionVmSize, type DomainSpec } from "./domain-xml";
+
+const GiB = 1024 ** 3;
+const dir = mkdtempSync(path.join(os.tmpdir(), "twinboot-domain-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base: DomainSpec = {
+  sessionId: "0b7c6f7e-9d3a-4a57-9e59-1b7d8b0e2c11",
+  title: `Session of “Alice's <office> PC” & co`,
+  firmware: "bios",
+  vmType: "compatible",
+  size: { cpus: 2, memoryBytes: 2 * GiB },
+  kvm: false,
+  diskPath: "/srv/twinboot/images/m/.session-x.qcow2",
+  vncSocketPath: "/srv/twinboot/run/x.vnc",
+  network: null,
+};
+
+function validate(xml: string) {
+  const file = path.join(dir, "domain.xml");
+  writeFileSync(file, xml);
+  // It says "validates" (on stderr) and exits 0, or names what is wrong and exits 1.
+  const run = spawnSync("virt-xml-validate", [file, "domain"], { encoding: "utf8" });
+  return `${run.status} ${run.stdout}${run.stderr}`;
+}
+
+describe("a session's domain", () => {
+  for (const firmware of ["bios", "uefi"] as const) {
+    for (const vmType of ["compatible", "fast"] as const) {
+      for (const kvm of [false, true]) {
+        for (const network of [null, "twinboot-isolated"]) {
+          it(`is valid libvirt XML: ${firmware}, ${vmType}, ${kvm ? "KVM" : "TCG"}, ${network ? "isolated network" : "no network"}`, () => {
+            expect(validate(sessionDomainXml({ ...base, firmware, vmType, kvm, network }))).toMatch(/^0 .*validates/);
+          });
+        }
+      }
+    }
+  }
+
+  it("serves VNC on the UNIX socket only, and has no network unless asked", () => {
+    const domain = sessionDomainXml(base);
+    expect(domain).toContain("<graphics type='vnc' socket='/srv/twinboot/run/x.vnc'/>");
+    expect(domain).not.toMatch(/listen|port=/);
+    expect(domain).not.toContain("<interface");
+  });
+
+  it("uses SATA and e1000 when compatible, virtio when fast, TCG without KVM, OVMF for UEFI", () => {
+    const compatible = sessionDomainXml({ ...base, network: "n" });
+    expect(compatible).toContain("<target dev='sda' bus='sata'/>");
+    expect(compatible).toContain("<model type='e1000'/>");
+    expect(compatible).toContain("<domain type='qemu'>");
+    const fast = sessionDomainXml({ ...base, vmType: "fast", kvm: true, firmware: "uefi", network: "n" });
+    expect(fast).toContain("<target dev='vda' bus='virtio'/>");
+    expect(fast).toContain("<model type='virtio'/>");
+    expect(fast).toContain("<domain type='kvm'>");
+    expect(fast).toContain("<os firmware='efi'>");
+  });
+
+  it("escapes what comes from users", () => {
+    expect(sessionDomainXml(base)).toContain("<title>Session of “Alice&#39;s &#60;office&#62; PC” &#38; co</title>");
+  });
+});
+
+describe("a session VM's size", () => {
+  it("follows the source machine within the limit, never below 512 MiB and one vCPU", () => {
+    expect(sessionVmSize({ cpus: 8, memoryBytes: 32 * GiB }, { cpus: 2, memoryBytes: 4 * GiB })).toEqual({ cpus: 2, memoryBytes: 4 * GiB });
+    expect(sessionVmSize({ cpus: 1, memoryBytes: 256 * 1024 ** 2 }, { cpus: 4, memoryBytes: 4 * GiB })).toEqual({ cpus: 1, memoryBytes: 512 * 1024 ** 2 });
+    expect(sessionVmSize({ cpus: 2, memoryBytes: 0 }, { cpus: 4, memoryBytes: 8 * GiB })).toEqual({ cpus: 2, memoryBytes: 2 * GiB });
+    expect(sessionVmSize({ cpus: 2, memoryBytes: 3 * GiB + 12345 }, { cpus: 4, memoryBytes: 8 * GiB }).memoryBytes).toBe(3 * GiB);
+  });
+});
