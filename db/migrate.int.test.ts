@@ -34,6 +34,7 @@ describe("migrations", () => {
         "images",
         "machines",
         "recovery_codes",
+        "sessions",
         "users",
       ]);
       const [applied] = await client<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`;

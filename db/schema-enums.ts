@@ -13,3 +13,14 @@ export type InspectionState = (typeof inspectionState)[number];
 /** An admin's choice for a hypervisor host: take new sessions, or let the running ones end. Reachability is separate. */
 export const hostMode = ["enabled", "draining"] as const;
 export type HostMode = (typeof hostMode)[number];
+/**
+ * A VM session's life: requested → provisioning → running → stopping → saving → saved, or
+ * discarded, or failed; host_lost when its host stopped answering (its overlay is kept, and it
+ * can still be saved or discarded).
+ */
+export const sessionState = ["requested", "provisioning", "running", "stopping", "saving", "saved", "discarded", "failed", "host_lost"] as const;
+export type SessionState = (typeof sessionState)[number];
+/** What finishing a session does with what changed in it. */
+export const finishMode = ["incremental", "independent", "discard"] as const;
+export type FinishMode = (typeof finishMode)[number];
+export const vmType = ["compatible", "fast"] as const;

@@ -253,3 +253,51 @@ export const hypervisorHosts = pgTable(
   (t) => [uniqueIndex("hypervisor_hosts_name_idx").on(t.name)],
 );
 export type HypervisorHost = typeof hypervisorHosts.$inferSelect;
+
+export const sessionState = pgEnum("session_state", enums.sessionState);
+export const finishMode = pgEnum("finish_mode", enums.finishMode);
+export const vmType = pgEnum("vm_type", enums.vmType);
+
+/**
+ * A VM booted from an image on a hypervisor host. Each change of state is one conditional update
+ * (server/sessions/session-state.ts); the overlay file is kept until it became an image or the
+ * user discarded it.
+ */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    /** The image the session started from: the parent of the image it may become. */
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    /** Null before placement, and for finished sessions of a host since removed. */
+    hostId: uuid("host_id").references(() => hypervisorHosts.id, { onDelete: "set null" }),
+    vmType: vmType("vm_type").notNull(),
+    state: sessionState("state").notNull().default("requested"),
+    finishMode: finishMode("finish_mode"),
+    cpus: integer("cpus"),
+    memoryBytes: bigint("memory_bytes", { mode: "number" }),
+    /** The qcow2 overlay, relative to the image store. */
+    overlayFile: text("overlay_file"),
+    vncSocketPath: text("vnc_socket_path"),
+    /** The image the session became, once saved. */
+    savedImageId: uuid("saved_image_id").references(() => images.id, { onDelete: "set null" }),
+    /** Why it failed or was lost, in words for the user. */
+    problem: text("problem"),
+    createdAt: createdAt(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    /** When the VM started running, and when it stopped: the basis of usage and billing. */
+    runningAt: timestamp("running_at", { withTimezone: true }),
+    endedAt: timestamp("ended_at", { withTimezone: true }),
+    lastInputAt: timestamp("last_input_at", { withTimezone: true }),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId, t.createdAt), index("sessions_host_state_idx").on(t.hostId, t.state)],
+);
+export type Session = typeof sessions.$inferSelect;

@@ -1,14 +1,15 @@
 // The hypervisor pool's hosts: registered by an administrator (CLI or admin page), their SSH host
 // key pinned at registration, capacity read from libvirt, KVM probed for real, health checked
 // periodically. A host is enabled or draining by the admin's choice, and down when it stops answering.
-import { asc, eq } from "drizzle-orm";
+import { and, asc, count, eq, inArray } from "drizzle-orm";
 import { db } from "@/db/client";
-import { hypervisorHosts, type HypervisorHost } from "@/db/schema";
+import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
 import type { HostMode } from "@/db/schema-enums";
 import { recordAudit } from "@/server/audit/record-audit";
 import { sealSecret } from "@/server/auth/secret-box";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
+import { LIVE_STATES } from "@/server/sessions/session-state";
 import { closeHostConnection, connectionTo, parseSshTarget, PRIVATE_KEY_PURPOSE } from "./host-connections";
 import { SshConnection, SshError, type SshTarget } from "./ssh-connection";
 import { parseNodeInfo, VirshError } from "./virsh";
@@ -144,6 +145,13 @@ export async function setHostMode(name: string, mode: HostMode, actor: { userId:
 
 export async function removeHost(name: string, actor: { userId: string | null; meta?: RequestMeta; byUser?: boolean }) {
   const host = await hostByNameOrThrow(name);
+  const [inUse] = await db()
+    .select({ n: count() })
+    .from(sessions)
+    .where(and(eq(sessions.hostId, host.id), inArray(sessions.state, [...LIVE_STATES, "host_lost"])));
+  if (inUse && inUse.n > 0) {
+    throw new ConflictError(`${inUse.n} session(s) still run on ${name} (or lost it and may come back). Drain it, and remove it once they have finished.`);
+  }
   await db().transaction(async (tx) => {
     await tx.delete(hypervisorHosts).where(eq(hypervisorHosts.id, host.id));
     await recordAudit(tx, { userId: actor.userId, action: "hypervisor_removed", meta: actor.meta, byUser: actor.byUser, detail: { hostId: host.id, name } });
