@@ -8,8 +8,10 @@
 # hosts differ only in running libvirt as a system service.
 #
 # `up` writes DIR/pool.json ({"hosts":[{name, ssh, key, libvirtUri, sshdPidFile}]}); the client
-# key is DIR/client. `down` stops every sshd, libvirt and VM of the pool and removes the
-# namespaces; the users stay (nothing of theirs runs).
+# key is DIR/client. The hosts' users are in the group twinboot-store: give the image store to
+# that group (IMAGE_STORE_GROUP=twinboot-store) so their VMs can read images and write overlays.
+# `down` stops every sshd, libvirt and VM of the pool and removes the namespaces; the users and
+# the group stay (nothing of theirs runs).
 source "$(dirname "$0")/lib.sh"
 
 ACTION="${1:-}"
@@ -37,6 +39,7 @@ fi
 
 ensure_debian_packages openssh-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf
 mkdir -p "$DIR" /run/sshd
+getent group twinboot-store >/dev/null || groupadd --system twinboot-store
 DIR="$(cd "$DIR" && pwd)"
 chmod 755 "$DIR"
 [ -f "$DIR/client" ] || ssh-keygen -q -t ed25519 -N '' -C twinboot-test-pool -f "$DIR/client"
@@ -47,7 +50,7 @@ for n in $(seq 1 "$COUNT"); do
   host_down "$n"
   if ! id "$user" >/dev/null 2>&1; then useradd --create-home --shell /bin/sh "$user"; fi
   # A locked account cannot log in even with a key; '*' means no password, key login only.
-  usermod -p '*' "$user"
+  usermod -p '*' -a -G twinboot-store "$user"
   mkdir -p "$host_dir"
   [ -f "$host_dir/hostkey" ] || ssh-keygen -q -t ed25519 -N '' -C "hv$n" -f "$host_dir/hostkey"
   install -m 600 -o "$user" "$DIR/client.pub" "$host_dir/authorized_keys"

@@ -56,6 +56,9 @@ npx eslint --max-warnings=0 .
 say "Starting a test hypervisor pool of two hosts (network namespaces, each with sshd and libvirt)"
 bash scripts/test-pool.sh up "$POOL_DIR" 2
 export TEST_POOL="$POOL_DIR/pool.json"
+# The hosts' VMs read images and write session overlays in the store, through their group.
+export IMAGE_STORE_GROUP=twinboot-store
+chgrp twinboot-store "$IMAGE_STORE" && chmod 2750 "$IMAGE_STORE"
 
 say "Migrating the test database"
 node bin/twinboot.mjs db migrate

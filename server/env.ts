@@ -26,6 +26,12 @@ const ZEnvSchema = z
     LOGIN_LOCKOUT_MINUTES: minutes(15),
     LOGIN_MAX_FAILURES_PER_IP: minutes(30),
     IMAGE_STORE_DIR: z.string().startsWith("/", "must be an absolute path").default("/var/lib/twinboot/images"),
+    /**
+     * The group the hypervisor hosts' QEMU runs in when it is not root (libvirt-qemu, or a test
+     * host's user): machine folders are then group-writable for it, so VMs can read images and
+     * write their session overlays. Unset: folders are root's alone (hosts log in as root).
+     */
+    IMAGE_STORE_GROUP: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a group name").optional(),
     UPLOAD_RESUME_MINUTES: minutes(60),
     INSPECTION_WORKER: z.stringbool().default(true),
   })

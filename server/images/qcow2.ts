@@ -27,6 +27,11 @@ export async function createQcow2Overlay({ file, backingFile }: { file: string; 
   await runQemuImg(["create", "-q", "-f", "qcow2", "-o", CREATE_OPTIONS, "-b", relativeBacking, "-F", "qcow2", file]);
 }
 
+/** A standalone qcow2 with the contents of `source` read through its whole backing chain. */
+export async function createQcow2Flattened({ source, file }: { source: string; file: string }): Promise<void> {
+  await runQemuImg(["convert", "-q", "-f", "qcow2", "-O", "qcow2", "-o", CREATE_OPTIONS, source, file], { timeoutMs: 6 * 60 * 60_000 });
+}
+
 export interface QemuImgInfo {
   format: string;
   virtualSize: number;

@@ -2,7 +2,7 @@
 // folder per machine with its qcow2 files. An incremental's backing file is named relative to
 // its own folder, so the store can move. A ready image is read-only and never overwritten.
 import { constants } from "node:fs";
-import { chmod, link, mkdir, open, rm, unlink } from "node:fs/promises";
+import { chmod, chown, link, mkdir, open, readFile, rm, unlink } from "node:fs/promises";
 import path from "node:path";
 import { env } from "@/server/env";
 import { ConflictError } from "@/server/errors";
@@ -27,9 +27,32 @@ export function uploadFileName(machineId: string, uploadId: string): string {
   return path.join(machineId, `.upload-${uploadId}.qcow2`);
 }
 
+/** The numeric id of IMAGE_STORE_GROUP, looked up once. */
+let storeGid: Promise<number | null> | undefined;
+function storeGroupId(): Promise<number | null> {
+  const group = env().IMAGE_STORE_GROUP;
+  storeGid ??= group
+    ? readFile("/etc/group", "utf8").then((text) => {
+        const line = text.split("\n").find((l) => l.startsWith(`${group}:`));
+        if (!line) throw new Error(`IMAGE_STORE_GROUP names the group ${group}, which does not exist on this machine.`);
+        return Number(line.split(":")[2]);
+      })
+    : Promise.resolve(null);
+  return storeGid;
+}
+
+/**
+ * A machine's folder: root's alone (0750), or shared with the hypervisors' QEMU through
+ * IMAGE_STORE_GROUP (setgid 2770, so every file made there, by the server or a host, is the group's).
+ */
 export async function ensureMachineDir(machineId: string): Promise<string> {
   const dir = storePath(machineId);
   await mkdir(dir, { recursive: true, mode: 0o750 });
+  const gid = await storeGroupId();
+  if (gid !== null) {
+    await chown(dir, -1, gid);
+    await chmod(dir, 0o2770);
+  }
   return dir;
 }
 

@@ -25,7 +25,7 @@ export function freeMemory(host: HostLoad): number {
 }
 
 /** The host to use, or null when none has room (the caller says so to the user). */
-export function placeVm(hosts: HostLoad[], size: VmSize): HostLoad | null {
+export function placeVm<T extends HostLoad>(hosts: T[], size: VmSize): T | null {
   const candidates = hosts.filter(
     // vCPUs may be overcommitted up to twice the host's CPUs; memory is never overcommitted.
     (h) => h.mode === "enabled" && h.reachable && freeMemory(h) >= size.memoryBytes && h.usedCpus + size.cpus <= 2 * h.cpus,

@@ -1,13 +1,19 @@
-// The hypervisor pool against real hosts: the two network-namespace hosts that
+// The hypervisor pool and VM sessions against real hosts: the two network-namespace hosts that
 // scripts/test-pool.sh starts (npm test passes their description in TEST_POOL), each a real
-// sshd in front of a real libvirt.
+// sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
-import { hypervisorHosts, type HypervisorHost } from "@/db/schema";
-import { InvalidInputError } from "@/server/errors";
+import { hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
+import { InvalidInputError, NotFoundError } from "@/server/errors";
+import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
+import { createMachine } from "@/server/machines/machines";
+import { finishSession } from "@/server/sessions/finish-session";
+import { serialLogName, startSession } from "@/server/sessions/start-session";
+import { createTestUser } from "@/server/testing/accounts";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -113,4 +119,106 @@ describe("the hypervisor pool", () => {
     await setHostMode(names[1]!, "enabled", actor);
     expect(await checkHostHealth(await row(names[1]!))).toBe("enabled");
   }, 60_000);
+});
+
+/** Linux key names for virsh send-key, for the few characters typed here. */
+function keyName(char: string): string {
+  if (/^[a-z0-9]$/.test(char)) return `KEY_${char.toUpperCase()}`;
+  const names: Record<string, string> = { " ": "KEY_SPACE", "/": "KEY_SLASH", "-": "KEY_MINUS", ".": "KEY_DOT", ";": "KEY_SEMICOLON", "\n": "KEY_ENTER" };
+  return names[char] ?? (() => { throw new Error(`no key for ${JSON.stringify(char)}`); })();
+}
+
+async function hostOf(session: Session): Promise<HypervisorHost> {
+  const [host] = await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId!));
+  return host!;
+}
+
+async function guestFileExists(image: string, file: string): Promise<boolean> {
+  const out = execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "is-file", file], {
+    encoding: "utf8",
+    env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
+  });
+  return out.trim() === "true";
+}
+
+describe("sessions on the pool", () => {
+  let owner: Awaited<ReturnType<typeof createTestUser>>;
+  let machineId: string;
+  let baseId: string;
+
+  beforeAll(async () => {
+    owner = await createTestUser();
+    ({ machine: { id: machineId } } = await createMachine({ ownerId: owner.id, name: "Office PC" }, undefined, false));
+    await ensureMachineDir(machineId);
+    const fixture = execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
+    baseId = randomUUID();
+    const file = imageFileName(machineId, baseId);
+    execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);
+    chmodSync(storePath(file), 0o444);
+    const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: 256 * 1024 ** 2, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
+    await db().insert(images).values({ id: baseId, machineId, kind: "base", origin: "agent", file, virtualSize: 256 * 1024 ** 2, bytesStored: 0, profile, takenAt: new Date(), inspectionState: "done" });
+  }, 600_000);
+
+  it("boots an image at once on a pool host, takes keyboard input, and saves it as an incremental", async () => {
+    const { session, done } = await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" });
+    expect(session.state).toBe("requested");
+    const running = await done;
+    expect(running, running.problem ?? "").toMatchObject({ state: "running", cpus: 1, memoryBytes: 1024 ** 3 });
+    expect(names).toContain((await hostOf(running)).name);
+    // No copy: the overlay is small and backed by the image.
+    const overlay = JSON.parse(execFileSync("qemu-img", ["info", "-U", "--output=json", storePath(running.overlayFile!)], { encoding: "utf8" }));
+    expect(overlay["backing-filename"]).toBe(`${baseId}.qcow2`);
+    expect(overlay["actual-size"]).toBeLessThan(4 * 1024 ** 2);
+    // VNC is a UNIX socket in the machine's folder, not a TCP port.
+    const xml = await virsh(await hostOf(running), ["dumpxml", `twinboot-${running.id}`]);
+    expect(xml).toMatch(/<graphics type='vnc' socket='[^']+\.vnc'/);
+    expect(xml).not.toMatch(/<graphics[^>]*port=/);
+
+    const log = storePath(serialLogName(machineId, running.id));
+    await vi.waitFor(() => expect(readFileSync(log, "utf8")).toContain("twinboot-fixture: ready"), { timeout: 180_000, interval: 1000 });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const host = await hostOf(running);
+    for (const char of "touch /home/alice/from-session; sync\n") await virsh(host, ["send-key", `twinboot-${running.id}`, keyName(char)]);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+
+    const finishing = await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 });
+    expect(finishing.session.state).toBe("stopping");
+    const saved = await finishing.done;
+    expect(saved, saved.problem ?? "").toMatchObject({ state: "saved", savedImageId: running.id });
+    const [image] = await db().select().from(images).where(eq(images.id, saved.savedImageId!));
+    expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session", machineId });
+    expect(existsSync(storePath(running.overlayFile!))).toBe(false);
+    expect(statSync(storePath(image!.file)).mode & 0o777).toBe(0o444);
+    expect(await guestFileExists(storePath(image!.file), "/home/alice/from-session")).toBe(true);
+    expect(await guestFileExists(storePath(imageFileName(machineId, baseId)), "/home/alice/from-session")).toBe(false);
+    expect(await virsh(host, ["list", "--name"])).not.toContain(running.id);
+  }, 600_000);
+
+  it("flattens into an independent image with the same content, and discards leaving nothing behind", async () => {
+    const [incremental] = await db().select().from(images).where(and(eq(images.machineId, machineId), eq(images.kind, "incremental")));
+    const independent = await startSession({ userId: owner.id, imageId: incremental!.id, vmType: "fast" });
+    expect((await independent.done).state).toBe("running");
+    const flattened = await (await finishSession({ userId: owner.id, sessionId: independent.session.id, mode: "independent", shutdownTimeoutMs: 1000 })).done;
+    expect(flattened, flattened.problem ?? "").toMatchObject({ state: "saved" });
+    const [image] = await db().select().from(images).where(eq(images.id, flattened.savedImageId!));
+    expect(image).toMatchObject({ kind: "independent", parentId: null, origin: "session" });
+    const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", storePath(image!.file)], { encoding: "utf8" }));
+    expect(info["backing-filename"]).toBeUndefined();
+    expect(await guestFileExists(storePath(image!.file), "/home/alice/from-session")).toBe(true);
+
+    const before = readdirSync(storePath(machineId)).sort();
+    const discarded = await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" });
+    expect((await discarded.done).state).toBe("running");
+    const gone = await (await finishSession({ userId: owner.id, sessionId: discarded.session.id, mode: "discard", shutdownTimeoutMs: 1000 })).done;
+    expect(gone.state).toBe("discarded");
+    expect(readdirSync(storePath(machineId)).sort()).toEqual(before);
+    expect((await db().select().from(images).where(eq(images.machineId, machineId))).length).toBe(3);
+  }, 600_000);
+
+  it("finishes only the user's own sessions", async () => {
+    const stranger = await createTestUser();
+    const [any] = await db().select().from(sessions).where(eq(sessions.userId, owner.id)).limit(1);
+    await expect(finishSession({ userId: stranger.id, sessionId: any!.id, mode: "discard", shutdownTimeoutMs: 1000 })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(startSession({ userId: stranger.id, imageId: baseId, vmType: "compatible" })).rejects.toBeInstanceOf(NotFoundError);
+  });
 });

@@ -20,6 +20,7 @@ const base: DomainSpec = {
   kvm: false,
   diskPath: "/srv/twinboot/images/m/.session-x.qcow2",
   vncSocketPath: "/srv/twinboot/run/x.vnc",
+  serialLogPath: "/srv/twinboot/run/x.log",
   network: null,
 };
 

@@ -40,6 +40,8 @@ export interface DomainSpec {
   /** The session's qcow2 overlay, as the host sees it. */
   diskPath: string;
   vncSocketPath: string;
+  /** Where the guest's first serial port is written: boot messages, for diagnosing a VM that does not come up. */
+  serialLogPath: string;
   /** A libvirt network for the isolated NAT network, or null for no network at all. */
   network: string | null;
 }
@@ -89,6 +91,10 @@ ${network}    <controller type='usb' model='qemu-xhci'/>
     <!-- An absolute pointer: the remote cursor follows the browser's exactly, touch included. -->
     <input type='tablet' bus='usb'/>
     <input type='keyboard' bus='ps2'/>
+    <serial type='file'>
+      <source path='${xml(spec.serialLogPath)}'/>
+      <target port='0'/>
+    </serial>
     <graphics type='vnc' socket='${xml(spec.vncSocketPath)}'/>
     <video>
       <model type='vga'/>

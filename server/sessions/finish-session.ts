@@ -1,0 +1,121 @@
+// Finishing a session: shut the VM down (ACPI, then destroy after a timeout), then do what the
+// user chose with its overlay —
+//   incremental: the overlay itself becomes the new image (parent: the image the session started
+//                from, origin: session), sealed read-only under its image name; nothing is copied;
+//   independent: the chain is flattened into a standalone qcow2, which becomes the image, and the
+//                overlay is removed;
+//   discard:     the overlay is removed.
+// A session whose host was lost (or that failed) can still be saved or discarded: its overlay is
+// in the shared store. No overlay is removed unless it was discarded or became an image.
+import { and, eq } from "drizzle-orm";
+import { db } from "@/db/client";
+import { hypervisorHosts, images, sessions, type Session } from "@/db/schema";
+import type { FinishMode } from "@/db/schema-enums";
+import { ConflictError, NotFoundError } from "@/server/errors";
+import { createQcow2Flattened, qemuImgCheck, qemuImgInfo } from "@/server/images/qcow2";
+import { imageFileName, removeStoreFile, sealImageFile, storePath } from "@/server/images/store";
+import { virsh } from "@/server/pool/virsh";
+import { domainName } from "./domain-xml";
+import { moveSession } from "./session-state";
+import { serialLogName } from "./start-session";
+
+const POLL_MS = 1000;
+
+/** The VNC socket and serial log go with the VM. */
+async function removeSessionSideFiles(session: Session) {
+  await removeStoreFile(`${session.machineId}/.session-${session.id}.vnc`);
+  await removeStoreFile(serialLogName(session.machineId, session.id));
+}
+
+/** Asks the guest to power off, waits up to `timeoutMs`, then pulls the plug. The domain is transient: once off, it is gone. */
+async function stopVm(session: Session, timeoutMs: number): Promise<void> {
+  if (!session.hostId) return;
+  const [host] = await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId));
+  if (!host) return;
+  const name = domainName(session.id);
+  const running = async () => (await virsh(host, ["list", "--name"])).split("\n").some((line) => line.trim() === name);
+  if (!(await running())) return;
+  await virsh(host, ["shutdown", name, "--mode", "acpi"]).catch(() => undefined);
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    if (!(await running())) return;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  await virsh(host, ["destroy", name]).catch(async (error: unknown) => {
+    if (await running()) throw error;
+  });
+}
+
+/** The overlay becomes an image, or a flattened copy of its chain does; one transaction records the image and the saved session. */
+async function save(session: Session, mode: "incremental" | "independent"): Promise<Session> {
+  const overlay = session.overlayFile!;
+  const imageFile = imageFileName(session.machineId, session.id);
+  const [parent] = await db().select().from(images).where(eq(images.id, session.imageId));
+  if (!parent) throw new ConflictError("The image this session started from is gone; the session can only be discarded.");
+  if (mode === "incremental") {
+    await qemuImgCheck(storePath(overlay));
+    await sealImageFile(overlay, imageFile);
+  } else {
+    const flattened = `${session.machineId}/.flatten-${session.id}.qcow2`;
+    await createQcow2Flattened({ source: storePath(overlay), file: storePath(flattened) });
+    await sealImageFile(flattened, imageFile);
+    await removeStoreFile(overlay);
+  }
+  const info = await qemuImgInfo(storePath(imageFile));
+  return db().transaction(async (tx) => {
+    await tx.insert(images).values({
+      id: session.id,
+      machineId: session.machineId,
+      parentId: mode === "incremental" ? session.imageId : null,
+      kind: mode,
+      origin: "session",
+      file: imageFile,
+      virtualSize: parent.virtualSize,
+      bytesStored: info.actualSize,
+      profile: parent.profile,
+      takenAt: new Date(),
+    });
+    return moveSession(session.id, "saved", { savedImageId: session.id, endedAt: new Date() }, { executor: tx });
+  });
+}
+
+/**
+ * Finishes one of the user's sessions with `mode`. Resolves once the session is `stopping` (or
+ * `saving`); `done` settles when it is saved or discarded (or failed, with the reason).
+ */
+export async function finishSession(input: {
+  userId: string;
+  sessionId: string;
+  mode: FinishMode;
+  shutdownTimeoutMs: number;
+}): Promise<{ session: Session; done: Promise<Session> }> {
+  const { userId, sessionId, mode } = input;
+  const [current] = await db()
+    .select({ state: sessions.state, overlayFile: sessions.overlayFile })
+    .from(sessions)
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)));
+  if (!current) throw new NotFoundError("No such session.");
+  if (!current.overlayFile && mode !== "discard") throw new ConflictError("This session never started, so there is nothing to save; discard it.");
+  const fromLiveVm = current.state === "running";
+  const session = fromLiveVm
+    ? await moveSession(sessionId, "stopping", { finishMode: mode }, { ownerId: userId })
+    : mode === "discard"
+      ? await moveSession(sessionId, "discarded", { finishMode: mode, endedAt: new Date() }, { ownerId: userId })
+      : await moveSession(sessionId, "saving", { finishMode: mode }, { ownerId: userId });
+  const done = (async () => {
+    try {
+      if (fromLiveVm) await stopVm(session, input.shutdownTimeoutMs);
+      if (mode === "discard") {
+        if (session.overlayFile) await removeStoreFile(session.overlayFile);
+        await removeSessionSideFiles(session);
+        return session.state === "discarded" ? session : await moveSession(sessionId, "discarded", { endedAt: new Date() });
+      }
+      if (fromLiveVm) await moveSession(sessionId, "saving", { endedAt: new Date() });
+      await removeSessionSideFiles(session);
+      return await save(session, mode);
+    } catch (error) {
+      return moveSession(sessionId, "failed", { problem: `Finishing failed: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  })();
+  done.catch((error: unknown) => console.error(`Finishing session ${sessionId} failed:`, error));
+  return { session, done };
+}
