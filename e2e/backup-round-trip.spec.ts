@@ -166,7 +166,7 @@ describe("backing up the fixture disk", () => {
         await page.getByRole("link", { name: /office-pc/ }).first().click();
         await expect.poll(() => page.getByRole("button", { name: /independent/ }).count()).toBe(1);
         await expect.poll(() => page.getByRole("button", { name: /incremental/ }).count()).toBe(1);
-        await page.getByRole("button", { name: "Start from latest" }).click();
+        await page.getByRole("button", { name: /independent/ }).click();
         await expect.poll(() => page.getByText(/Selected: independent image of/).count()).toBe(1);
         await page.getByRole("button", { name: /base/ }).click();
         const details = page.getByText("Twinboot Office PC 1.0").first();

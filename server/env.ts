@@ -34,6 +34,8 @@ const ZEnvSchema = z
     IMAGE_STORE_GROUP: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a group name").optional(),
     UPLOAD_RESUME_MINUTES: minutes(60),
     INSPECTION_WORKER: z.stringbool().default(true),
+    /** How long a finishing session's guest gets to power off after the ACPI request before it is destroyed. */
+    VM_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   })
   .superRefine((env, ctx) => {
     const url = new URL(env.APP_URL);

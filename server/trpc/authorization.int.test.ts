@@ -2,10 +2,10 @@
 // change another user's records. The router is walked, so a new procedure without a probe here
 // fails the test.
 import { TRPCError } from "@trpc/server";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { auditEvents, images, machines, recoveryCodes, users } from "@/db/schema";
+import { auditEvents, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -38,7 +38,12 @@ async function makeActor({ withTotp = false } = {}) {
       inspection: { os: null, filesystems: [] },
     })
     .returning();
-  return { ...account, caller, sessionId: sessionUser.sessionId, machine, image: image! };
+  // A session that never started (no host): something to find, list and finish.
+  const [session] = await db()
+    .insert(sessions)
+    .values({ userId: account.id, machineId: machine.id, imageId: image!.id, vmType: "compatible", state: "failed", problem: "test" })
+    .returning();
+  return { ...account, caller, sessionId: sessionUser.sessionId, machine, image: image!, session: session! };
 }
 type Actor = Awaited<ReturnType<typeof makeActor>>;
 
@@ -162,6 +167,23 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "images.get": async (a, v) => {
     expect((await a.caller.images.get({ imageId: a.image.id })).id).toBe(a.image.id);
     await expectCode(a.caller.images.get({ imageId: v.image.id }), "NOT_FOUND");
+  },
+  "sessions.start": async (a, v) => {
+    await expectCode(a.caller.sessions.start({ imageId: v.image.id, vmType: "compatible" }), "NOT_FOUND");
+    expect(await db().select().from(sessions).where(and(eq(sessions.imageId, v.image.id), eq(sessions.userId, a.id)))).toEqual([]);
+  },
+  "sessions.get": async (a, v) => {
+    await expectCode(a.caller.sessions.get({ sessionId: v.session.id }), "NOT_FOUND");
+    expect((await a.caller.sessions.get({ sessionId: a.session.id })).id).toBe(a.session.id);
+  },
+  "sessions.list": async (a, v) => {
+    const listed = (await a.caller.sessions.list()).map((s) => s.id);
+    expect(listed).toContain(a.session.id);
+    expect(listed).not.toContain(v.session.id);
+  },
+  "sessions.finish": async (a, v) => {
+    await expectCode(a.caller.sessions.finish({ sessionId: v.session.id, mode: "discard" }), "NOT_FOUND");
+    expect((await db().select().from(sessions).where(eq(sessions.id, v.session.id)))[0]!.state).toBe("failed");
   },
   "admin.users": async (a) => {
     await expectCode(a.caller.admin.users(), "FORBIDDEN");

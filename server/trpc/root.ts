@@ -4,11 +4,13 @@ import { accountRouter } from "./routers/account";
 import { adminRouter } from "./routers/admin";
 import { imagesRouter } from "./routers/images";
 import { machinesRouter } from "./routers/machines";
+import { sessionsRouter } from "./routers/sessions";
 
 export const appRouter = router({
   account: accountRouter,
   machines: machinesRouter,
   images: imagesRouter,
+  sessions: sessionsRouter,
   admin: adminRouter,
 });
 

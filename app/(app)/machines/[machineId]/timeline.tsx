@@ -1,6 +1,7 @@
 "use client";
 // A machine's images, newest first, grouped by day; one is selected ("latest" in one tap).
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
 import { Fragment, useState } from "react";
 import type { ImageKind, InspectionState } from "@/db/schema-enums";
 import type { ImageInspection } from "@/server/images/inspect-image";
@@ -42,6 +43,9 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
   const trpc = useTRPC();
   const list = useQuery(trpc.images.list.queryOptions({ machineId }, { refetchInterval: 15_000 }));
   const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [vmType, setVmType] = useState<VmType>("compatible");
+  const router = useRouter();
+  const start = useMutation(trpc.sessions.start.mutationOptions({ onSuccess: ({ sessionId }) => router.push(`/sessions/${sessionId}`) }));
 
   if (list.isError) return <Notice kind="error">{errorMessage(list.error)}</Notice>;
   const imagesNewestFirst = list.data ?? [];
@@ -67,8 +71,15 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
   return (
     <Card
       title="Backups"
-      action={latest ? <Button onClick={() => setSelectedId(latest.id)}>Start from latest</Button> : null}
+      action={
+        latest ? (
+          <Button disabled={start.isPending} onClick={() => start.mutate({ imageId: latest.id, vmType })}>
+            Start from latest
+          </Button>
+        ) : null
+      }
     >
+      {start.error ? <Notice kind="error">{errorMessage(start.error)}</Notice> : null}
       {selected ? (
         <div className="mb-4 rounded-lg border border-brand-500 bg-brand-50 p-3 text-sm dark:bg-brand-900/30" aria-label="Selected image">
           <p className="font-medium">
@@ -109,10 +120,8 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
             <dt>Firmware</dt>
             <dd>{String(selected.profile.firmware ?? "unknown").toUpperCase()}, {String(selected.profile.partitionTable ?? "unknown").toUpperCase()} partitions</dd>
           </dl>
+          <StartControls vmType={vmType} onVmType={setVmType} pending={start.isPending} onStart={() => start.mutate({ imageId: selected.id, vmType })} />
           <DownloadImage imageId={selected.id} standalone={selected.kind !== "incremental"} />
-          <p className="mt-2 text-xs text-slate-600 dark:text-slate-400">
-            Starting a VM from an image needs a hypervisor pool, which this server does not have yet.
-          </p>
         </div>
       ) : null}
       <ol className="space-y-5">
@@ -187,5 +196,37 @@ function DownloadImage({ imageId, standalone }: { imageId: string; standalone: b
       </a>
       {converted ? <span className="text-xs text-slate-600 dark:text-slate-400">The server converts the image first; the download starts when it is ready.</span> : null}
     </div>
+  );
+}
+
+type VmType = "compatible" | "fast";
+
+const VM_TYPES: { type: VmType; label: string; hint: string }[] = [
+  { type: "compatible", label: "Compatible", hint: "SATA disk and e1000 network: any OS starts." },
+  { type: "fast", label: "Fast", hint: "virtio disk and network: quicker, needs virtio drivers in the OS." },
+];
+
+function StartControls({ vmType, onVmType, pending, onStart }: { vmType: VmType; onVmType: (type: VmType) => void; pending: boolean; onStart: () => void }) {
+  return (
+    <fieldset className="mt-3 space-y-2">
+      <legend className="text-sm font-medium">Start a VM from this image</legend>
+      <div className="grid gap-2 sm:grid-cols-2">
+        {VM_TYPES.map((t) => (
+          <label
+            key={t.type}
+            className={`flex cursor-pointer gap-2 rounded-lg border p-2 text-sm ${vmType === t.type ? "border-brand-500 bg-white dark:bg-slate-900" : "border-slate-300 dark:border-slate-700"}`}
+          >
+            <input type="radio" name="vm-type" value={t.type} checked={vmType === t.type} onChange={() => onVmType(t.type)} className="mt-1" />
+            <span>
+              <span className="font-medium">{t.label}</span>
+              <span className="block text-xs text-slate-600 dark:text-slate-400">{t.hint}</span>
+            </span>
+          </label>
+        ))}
+      </div>
+      <Button disabled={pending} onClick={onStart}>
+        {pending ? "Starting…" : "Start"}
+      </Button>
+    </fieldset>
   );
 }

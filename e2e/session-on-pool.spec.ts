@@ -1,0 +1,82 @@
+// A user starts a VM session from the timeline in Chromium, on a host of the test pool: the page
+// follows it from request to running (host, size, time), and Finish → Save as incremental makes
+// a new image whose parent is the one the session started from.
+import { execFileSync } from "node:child_process";
+import { chmodSync, readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "@/db/client";
+import { images, sessions } from "@/db/schema";
+import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
+import { createMachine } from "@/server/machines/machines";
+import { closeAllHostConnections } from "@/server/pool/host-connections";
+import { addHost, removeHost } from "@/server/pool/hosts";
+import { createTestUser } from "@/server/testing/accounts";
+import { expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
+
+const poolFile = process.env.TEST_POOL;
+if (!poolFile) throw new Error("TEST_POOL is not set: run the tests with npm test, which starts the test pool.");
+const [poolHost] = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: { ssh: string; key: string; libvirtUri: string }[] }).hosts;
+const hostName = `e2e-session-${Math.random().toString(36).slice(2, 8)}`;
+const browserPromise = launchChromium();
+
+beforeAll(async () => {
+  await addHost({ name: hostName, ssh: poolHost!.ssh, privateKey: readFileSync(poolHost!.key, "utf8"), libvirtUri: poolHost!.libvirtUri }, { userId: null, byUser: false });
+}, 60_000);
+
+afterAll(async () => {
+  await (await browserPromise).close();
+  await removeHost(hostName, { userId: null, byUser: false }).catch(() => undefined);
+  closeAllHostConnections();
+});
+
+describe("a session started from the timeline", () => {
+  it("runs on a pool host, and is saved as an incremental image", async () => {
+    const user = await createTestUser();
+    const { machine } = await createMachine({ ownerId: user.id, name: "Reception PC" }, undefined, false);
+    await ensureMachineDir(machine.id);
+    const fixture = execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
+    const baseId = randomUUID();
+    const file = imageFileName(machine.id, baseId);
+    execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);
+    chmodSync(storePath(file), 0o444);
+    const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: 256 * 1024 ** 2, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
+    await db().insert(images).values({ id: baseId, machineId: machine.id, kind: "base", origin: "agent", file, virtualSize: 256 * 1024 ** 2, bytesStored: 0, profile, takenAt: new Date(), inspectionState: "done", inspection: { os: null, filesystems: [] } });
+
+    for (const kind of ["phone", "desktop"] as const) {
+      const context = await newContext(await browserPromise, kind);
+      const page = await context.newPage();
+      await signIn(page, user);
+      await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+      await page.goto(`/machines/${machine.id}`);
+      await page.getByRole("button", { name: /base/ }).click();
+      if (kind === "desktop") await page.getByRole("radio", { name: /Fast/ }).check();
+      await page.getByRole("button", { name: "Start", exact: true }).click();
+      await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+      const status = page.getByRole("status");
+      await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Running");
+      expect(await page.getByText(hostName).count()).toBe(1);
+      expect(await page.getByText(kind === "desktop" ? /Fast \(virtio\), 1 vCPU, 1024 MiB/ : /Compatible \(SATA, e1000\), 1 vCPU, 1024 MiB/).count()).toBe(1);
+      await expectNoHorizontalOverflow(page);
+      await screenshot(page, `session-running-${kind}`);
+
+      const sessionId = page.url().split("/").at(-1)!;
+      if (kind === "phone") {
+        page.once("dialog", (dialog) => void dialog.accept());
+        await page.getByRole("button", { name: "Discard" }).click();
+        await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Discarded");
+      } else {
+        await page.getByRole("button", { name: "Save as incremental" }).click();
+        await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Saved");
+        await screenshot(page, `session-saved-${kind}`);
+        const [saved] = await db().select().from(sessions).where(eq(sessions.id, sessionId));
+        const [image] = await db().select().from(images).where(eq(images.id, saved!.savedImageId!));
+        expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session" });
+        await page.getByRole("link", { name: "See it on the timeline" }).click();
+        await expect.poll(() => page.getByText("from a session").count()).toBe(1);
+      }
+      await context.close();
+    }
+  }, 400_000);
+});
