@@ -10,6 +10,7 @@ import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { startInspectionWorker } from "./server/images/inspection-worker";
 import { closeAllHostConnections } from "./server/pool/host-connections";
 import { startHealthChecks } from "./server/pool/hosts";
+import { reconcileAllHosts } from "./server/sessions/reconcile";
 import { routeExtentStream } from "./server/agent-api/extent-stream-route";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
@@ -77,7 +78,11 @@ const sweepUploads = () =>
 void sweepUploads();
 void removeLeftoverExports().catch((error: unknown) => console.error("Removing leftover exports failed:", error));
 if (config.INSPECTION_WORKER) void startInspectionWorker();
-const stopHealthChecks = startHealthChecks();
+// After each health check, sessions and domains are brought into agreement; the first round,
+// right after start, also carries on the finishes a stopped server left half-done.
+const stopHealthChecks = startHealthChecks((round) =>
+  reconcileAllHosts({ shutdownTimeoutMs: config.VM_SHUTDOWN_SECONDS * 1000, atStart: round === 0 }),
+);
 setInterval(sweepUploads, 10 * 60_000).unref();
 
 server.listen(config.PORT, config.HOST, () => {

@@ -46,7 +46,12 @@ function storeGroupId(): Promise<number | null> {
  * IMAGE_STORE_GROUP (setgid 2770, so every file made there, by the server or a host, is the group's).
  */
 export async function ensureMachineDir(machineId: string): Promise<string> {
-  const dir = storePath(machineId);
+  return ensureStoreDir(machineId);
+}
+
+/** A folder of the store, made as ensureMachineDir describes. */
+export async function ensureStoreDir(relative: string): Promise<string> {
+  const dir = storePath(relative);
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const gid = await storeGroupId();
   if (gid !== null) {

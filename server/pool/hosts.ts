@@ -189,9 +189,13 @@ export async function checkAllHosts(): Promise<void> {
 
 const HEALTH_INTERVAL_MS = 30_000;
 
-/** Checks every host now and every 30 s, for as long as the server runs. */
-export function startHealthChecks(): () => void {
-  const run = () => void checkAllHosts().catch((error: unknown) => console.error("Checking hypervisor hosts failed:", error));
+/** Checks every host now and every 30 s, for as long as the server runs; `afterEach` runs after each round. */
+export function startHealthChecks(afterEach?: (round: number) => Promise<void>): () => void {
+  let round = 0;
+  const run = () =>
+    void checkAllHosts()
+      .then(() => afterEach?.(round++))
+      .catch((error: unknown) => console.error("Checking hypervisor hosts failed:", error));
   run();
   const timer = setInterval(run, HEALTH_INTERVAL_MS);
   timer.unref();

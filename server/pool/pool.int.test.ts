@@ -3,7 +3,7 @@
 // sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
@@ -12,6 +12,7 @@ import { InvalidInputError, NotFoundError } from "@/server/errors";
 import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
 import { finishSession } from "@/server/sessions/finish-session";
+import { reconcileHost } from "@/server/sessions/reconcile";
 import { serialLogName, startSession } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
@@ -171,7 +172,7 @@ describe("sessions on the pool", () => {
     expect(overlay["actual-size"]).toBeLessThan(4 * 1024 ** 2);
     // VNC is a UNIX socket in the machine's folder, not a TCP port.
     const xml = await virsh(await hostOf(running), ["dumpxml", `twinboot-${running.id}`]);
-    expect(xml).toMatch(/<graphics type='vnc' socket='[^']+\.vnc'/);
+    expect(xml).toMatch(/<graphics type='vnc' socket='[^']+\/\.vnc\/[0-9a-f-]{36}\.sock'/);
     expect(xml).not.toMatch(/<graphics[^>]*port=/);
 
     const log = storePath(serialLogName(machineId, running.id));
@@ -214,6 +215,48 @@ describe("sessions on the pool", () => {
     expect(readdirSync(storePath(machineId)).sort()).toEqual(before);
     expect((await db().select().from(images).where(eq(images.machineId, machineId))).length).toBe(3);
   }, 600_000);
+
+  it("reconciles sessions with the hosts' domains after a restart, a lost VM or a lost host", async () => {
+    const shutdown = { shutdownTimeoutMs: 1000 };
+    // A VM that disappeared (its host rebooted): failed, its overlay kept, and it can be saved.
+    const gone = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    expect(gone.state).toBe("running");
+    await virsh(await hostOf(gone), ["destroy", `twinboot-${gone.id}`]);
+    await reconcileHost(await hostOf(gone), { ...shutdown, atStart: true });
+    const [failed] = await db().select().from(sessions).where(eq(sessions.id, gone.id));
+    expect(failed).toMatchObject({ state: "failed", problem: expect.stringMatching(/VM stopped while Twinboot was not watching/) });
+    expect(existsSync(storePath(gone.overlayFile!))).toBe(true);
+    expect((await (await finishSession({ userId: owner.id, sessionId: gone.id, mode: "incremental", ...shutdown })).done).state).toBe("saved");
+
+    // A domain whose session is over: destroyed, so it cannot write into anything.
+    const stray = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    await db().update(sessions).set({ state: "discarded" }).where(eq(sessions.id, stray.id));
+    const changes = await reconcileHost(await hostOf(stray), { ...shutdown, atStart: false });
+    expect(changes).toContain(`domain twinboot-${stray.id}: no live session, destroyed`);
+    expect(await virsh(await hostOf(stray), ["list", "--name"])).not.toContain(stray.id);
+    rmSync(storePath(stray.overlayFile!), { force: true });
+
+    // A host that stops answering: its session is host_lost, then running again when it is back.
+    const lost = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    const host = await hostOf(lost);
+    const entry = pool.find((p) => p.ssh.startsWith(`${host.sshUser}@${host.sshHost}`))!;
+    process.kill(Number(readFileSync(entry.sshdPidFile, "utf8").trim()), "SIGTERM");
+    closeHostConnection(host.id);
+    try {
+      await reconcileHost(host, { ...shutdown, atStart: false });
+      const [hostLost] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
+      expect(hostLost).toMatchObject({ state: "host_lost", problem: expect.stringMatching(/stopped answering.*save or discard/) });
+    } finally {
+      execFileSync("ip", ["netns", "exec", entry.netns, "/usr/sbin/sshd", "-f", entry.sshdConfig, "-E", entry.sshdConfig.replace(/sshd_config$/, "sshd.log")]);
+    }
+    await vi.waitFor(async () => {
+      closeHostConnection(host.id);
+      await reconcileHost(host, { ...shutdown, atStart: false });
+      const [back] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
+      expect(back!.state).toBe("running");
+    }, { timeout: 15_000, interval: 500 });
+    expect((await (await finishSession({ userId: owner.id, sessionId: lost.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+  }, 300_000);
 
   it("finishes only the user's own sessions", async () => {
     const stranger = await createTestUser();

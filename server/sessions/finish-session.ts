@@ -7,6 +7,7 @@
 //   discard:     the overlay is removed.
 // A session whose host was lost (or that failed) can still be saved or discarded: its overlay is
 // in the shared store. No overlay is removed unless it was discarded or became an image.
+import { existsSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, images, sessions, type Session } from "@/db/schema";
@@ -17,13 +18,13 @@ import { imageFileName, removeStoreFile, sealImageFile, storePath } from "@/serv
 import { virsh } from "@/server/pool/virsh";
 import { domainName } from "./domain-xml";
 import { moveSession } from "./session-state";
-import { serialLogName } from "./start-session";
+import { serialLogName, vncSocketName } from "./start-session";
 
 const POLL_MS = 1000;
 
 /** The VNC socket and serial log go with the VM. */
 async function removeSessionSideFiles(session: Session) {
-  await removeStoreFile(`${session.machineId}/.session-${session.id}.vnc`);
+  await removeStoreFile(vncSocketName(session.id));
   await removeStoreFile(serialLogName(session.machineId, session.id));
 }
 
@@ -51,31 +52,62 @@ async function save(session: Session, mode: "incremental" | "independent"): Prom
   const imageFile = imageFileName(session.machineId, session.id);
   const [parent] = await db().select().from(images).where(eq(images.id, session.imageId));
   if (!parent) throw new ConflictError("The image this session started from is gone; the session can only be discarded.");
-  if (mode === "incremental") {
+  // A crash after sealing leaves the image file (and perhaps the overlay's name, a second link
+  // to the same file for an incremental, or the flattened chain's source): carry on from there.
+  const sealed = existsSync(storePath(imageFile));
+  if (sealed) {
+    await removeStoreFile(overlay);
+  } else if (mode === "incremental") {
     await qemuImgCheck(storePath(overlay));
     await sealImageFile(overlay, imageFile);
   } else {
     const flattened = `${session.machineId}/.flatten-${session.id}.qcow2`;
+    await removeStoreFile(flattened); // half-written by a crash, if there
     await createQcow2Flattened({ source: storePath(overlay), file: storePath(flattened) });
     await sealImageFile(flattened, imageFile);
     await removeStoreFile(overlay);
   }
   const info = await qemuImgInfo(storePath(imageFile));
   return db().transaction(async (tx) => {
-    await tx.insert(images).values({
-      id: session.id,
-      machineId: session.machineId,
-      parentId: mode === "incremental" ? session.imageId : null,
-      kind: mode,
-      origin: "session",
-      file: imageFile,
-      virtualSize: parent.virtualSize,
-      bytesStored: info.actualSize,
-      profile: parent.profile,
-      takenAt: new Date(),
-    });
+    // Carried on after a crash, the image may be recorded already.
+    await tx
+      .insert(images)
+      .values({
+        id: session.id,
+        machineId: session.machineId,
+        parentId: mode === "incremental" ? session.imageId : null,
+        kind: mode,
+        origin: "session",
+        file: imageFile,
+        virtualSize: parent.virtualSize,
+        bytesStored: info.actualSize,
+        profile: parent.profile,
+        takenAt: new Date(),
+      })
+      .onConflictDoNothing();
     return moveSession(session.id, "saved", { savedImageId: session.id, endedAt: new Date() }, { executor: tx });
   });
+}
+
+/**
+ * Carries a finish on from where the session is: `stopping` (the VM may still run) or `saving`.
+ * Used right after the user's request, and by reconciliation after a server restart.
+ */
+export async function resumeFinish(session: Session, shutdownTimeoutMs: number): Promise<Session> {
+  const mode = session.finishMode;
+  try {
+    if (!mode) throw new Error("the session has no finish mode");
+    if (session.state === "stopping") await stopVm(session, shutdownTimeoutMs);
+    await removeSessionSideFiles(session);
+    if (mode === "discard") {
+      if (session.overlayFile) await removeStoreFile(session.overlayFile);
+      return session.state === "discarded" ? session : await moveSession(session.id, "discarded", { endedAt: new Date() });
+    }
+    if (session.state === "stopping") await moveSession(session.id, "saving", { endedAt: new Date() });
+    return await save(session, mode);
+  } catch (error) {
+    return moveSession(session.id, "failed", { problem: `Finishing failed: ${error instanceof Error ? error.message : String(error)}` });
+  }
 }
 
 /**
@@ -95,27 +127,12 @@ export async function finishSession(input: {
     .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)));
   if (!current) throw new NotFoundError("No such session.");
   if (!current.overlayFile && mode !== "discard") throw new ConflictError("This session never started, so there is nothing to save; discard it.");
-  const fromLiveVm = current.state === "running";
-  const session = fromLiveVm
+  const session = current.state === "running"
     ? await moveSession(sessionId, "stopping", { finishMode: mode }, { ownerId: userId })
     : mode === "discard"
       ? await moveSession(sessionId, "discarded", { finishMode: mode, endedAt: new Date() }, { ownerId: userId })
       : await moveSession(sessionId, "saving", { finishMode: mode }, { ownerId: userId });
-  const done = (async () => {
-    try {
-      if (fromLiveVm) await stopVm(session, input.shutdownTimeoutMs);
-      if (mode === "discard") {
-        if (session.overlayFile) await removeStoreFile(session.overlayFile);
-        await removeSessionSideFiles(session);
-        return session.state === "discarded" ? session : await moveSession(sessionId, "discarded", { endedAt: new Date() });
-      }
-      if (fromLiveVm) await moveSession(sessionId, "saving", { endedAt: new Date() });
-      await removeSessionSideFiles(session);
-      return await save(session, mode);
-    } catch (error) {
-      return moveSession(sessionId, "failed", { problem: `Finishing failed: ${error instanceof Error ? error.message : String(error)}` });
-    }
-  })();
+  const done = resumeFinish(session, input.shutdownTimeoutMs);
   done.catch((error: unknown) => console.error(`Finishing session ${sessionId} failed:`, error));
   return { session, done };
 }

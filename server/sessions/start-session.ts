@@ -6,7 +6,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, images, machines, sessions, type HypervisorHost, type Session } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
-import { storePath } from "@/server/images/store";
+import { ensureStoreDir, storePath } from "@/server/images/store";
 import { placeVm, type HostLoad } from "@/server/pool/placement";
 import { runOnHost } from "@/server/pool/host-connections";
 import { virsh } from "@/server/pool/virsh";
@@ -22,8 +22,13 @@ export function overlayFileName(machineId: string, sessionId: string): string {
   return `${machineId}/.session-${sessionId}.qcow2`;
 }
 
-function vncSocketName(machineId: string, sessionId: string): string {
-  return `${machineId}/.session-${sessionId}.vnc`;
+/** VNC sockets live apart from the machine folders: a UNIX socket path is at most 107 bytes. */
+export const VNC_SOCKET_DIR = ".vnc";
+/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export function vncSocketName(sessionId: string): string {
+  return `${VNC_SOCKET_DIR}/${sessionId}.sock`;
 }
 
 export function serialLogName(machineId: string, sessionId: string): string {
@@ -69,7 +74,14 @@ async function provision(session: Session, image: { file: string; profile: unkno
   }
   const { host } = placed;
   const overlayFile = overlayFileName(session.machineId, session.id);
-  const vncSocketPath = storePath(vncSocketName(session.machineId, session.id));
+  await ensureStoreDir(VNC_SOCKET_DIR);
+  const vncSocketPath = storePath(vncSocketName(session.id));
+  if (Buffer.byteLength(vncSocketPath) > MAX_SOCKET_PATH_BYTES) {
+    return moveSession(session.id, "failed", {
+      problem: `The VM's screen socket ${vncSocketPath} would be longer than ${MAX_SOCKET_PATH_BYTES} bytes: ask the administrator for a shorter IMAGE_STORE_DIR.`,
+      endedAt: new Date(),
+    });
+  }
   await moveSession(session.id, "provisioning", { hostId: host.id, cpus: size.cpus, memoryBytes: size.memoryBytes, overlayFile, vncSocketPath });
   try {
     // Made by the host's own user, so its QEMU owns what it writes; the backing file is named

@@ -1,0 +1,88 @@
+// Bringing the sessions in the database and the domains on the hosts back into agreement: at
+// server start (a crash may have left either behind) and after every health check.
+//
+//   host unreachable          → its live sessions become host_lost (overlay kept: save or discard)
+//   host_lost, domain running → running again
+//   provisioning, domain up   → running (the server died between `virsh create` and recording it)
+//   provisioning/running, no domain → failed: the VM is gone, its overlay is kept to save or discard
+//   stopping                  → the finish is carried on (stopped, then saved or discarded)
+//   a twinboot domain with no live session → destroyed: it would write into an image or a
+//                               discarded overlay. Its files are left alone.
+import { and, eq, inArray, isNotNull } from "drizzle-orm";
+import { db } from "@/db/client";
+import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
+import { virsh } from "@/server/pool/virsh";
+import { domainName } from "./domain-xml";
+import { resumeFinish } from "./finish-session";
+import { moveSession } from "./session-state";
+
+const DOMAIN_PREFIX = "twinboot-";
+
+async function runningDomains(host: HypervisorHost): Promise<Set<string> | null> {
+  try {
+    const names = (await virsh(host, ["list", "--name"])).split("\n").map((n) => n.trim());
+    return new Set(names.filter((n) => n.startsWith(DOMAIN_PREFIX)));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reconciles one host; returns what it changed, for the log. Finishes under way are carried on
+ * only `atStart`: at other times this server is still carrying them out itself.
+ */
+export async function reconcileHost(host: HypervisorHost, options: { shutdownTimeoutMs: number; atStart: boolean }): Promise<string[]> {
+  const changes: string[] = [];
+  const onHost = await db()
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.hostId, host.id), inArray(sessions.state, ["provisioning", "running", "stopping", "host_lost"])));
+  const domains = await runningDomains(host);
+
+  if (!domains) {
+    for (const session of onHost.filter((s) => s.state !== "host_lost")) {
+      await moveSession(session.id, "host_lost", {
+        problem: `Host ${host.name} stopped answering. The session's disk is kept: save or discard it, or wait for the host to come back.`,
+      }).catch(() => undefined);
+      changes.push(`session ${session.id}: host lost`);
+    }
+    return changes;
+  }
+
+  for (const session of onHost) {
+    const present = domains.has(domainName(session.id));
+    domains.delete(domainName(session.id));
+    if (session.state === "host_lost" && present) {
+      await moveSession(session.id, "running", { problem: null }).catch(() => undefined);
+      changes.push(`session ${session.id}: host back, running`);
+    } else if (session.state === "provisioning" && present) {
+      await moveSession(session.id, "running", { runningAt: session.runningAt ?? new Date() }).catch(() => undefined);
+      changes.push(`session ${session.id}: running`);
+    } else if ((session.state === "provisioning" || session.state === "running" || session.state === "host_lost") && !present) {
+      await moveSession(session.id, "failed", {
+        problem: "The VM stopped while Twinboot was not watching (its host or the server restarted). What it wrote is kept: save or discard it.",
+        endedAt: new Date(),
+      }).catch(() => undefined);
+      changes.push(`session ${session.id}: VM gone, failed`);
+    } else if (session.state === "stopping" && options.atStart) {
+      void resumeFinish(session, options.shutdownTimeoutMs);
+      changes.push(`session ${session.id}: finishing resumed`);
+    }
+  }
+  for (const stray of domains) {
+    await virsh(host, ["destroy", stray]).catch(() => undefined);
+    changes.push(`domain ${stray}: no live session, destroyed`);
+  }
+  return changes;
+}
+
+export async function reconcileAllHosts(options: { shutdownTimeoutMs: number; atStart: boolean }): Promise<void> {
+  const hosts = await db().select().from(hypervisorHosts);
+  for (const host of hosts) {
+    for (const change of await reconcileHost(host, options)) console.log(`Reconciling ${host.name}: ${change}`);
+  }
+  if (!options.atStart) return;
+  // Sessions whose saving was under way when the server stopped: no VM left, carry on saving.
+  const saving = await db().select().from(sessions).where(and(eq(sessions.state, "saving"), isNotNull(sessions.finishMode)));
+  for (const session of saving) void resumeFinish(session, options.shutdownTimeoutMs);
+}
