@@ -1,6 +1,6 @@
 // A user starts a VM session from the timeline in Chromium, on a host of the test pool: the page
 // follows it from request to running (host, size, time), and Finish → Save as incremental makes
-// a new image whose parent is the one the session started from.
+// a new image whose parent is the one the session started from; the usage page counts it.
 import { execFileSync } from "node:child_process";
 import { chmodSync, readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
@@ -75,6 +75,13 @@ describe("a session started from the timeline", () => {
         expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session" });
         await page.getByRole("link", { name: "See it on the timeline" }).click();
         await expect.poll(() => page.getByText("from a session").count()).toBe(1);
+        // Both sessions ran (the phone's was discarded): usage counts them.
+        await page.goto("/settings");
+        await page.getByRole("link", { name: "Usage" }).click();
+        const row = page.getByRole("row").filter({ hasText: "Reception PC" });
+        await expect.poll(() => row.count()).toBe(1);
+        expect(await row.getByRole("cell").nth(1).textContent()).toBe("2");
+        await screenshot(page, `usage-${kind}`);
       }
       await context.close();
     }

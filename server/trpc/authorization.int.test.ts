@@ -181,6 +181,11 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     expect(listed).toContain(a.session.id);
     expect(listed).not.toContain(v.session.id);
   },
+  "sessions.usage": async (a, v) => {
+    await db().update(sessions).set({ runningAt: new Date(Date.now() - 3_600_000), endedAt: new Date(), cpus: 2, memoryBytes: 2 * 1024 ** 3 }).where(eq(sessions.id, v.session.id));
+    const usage = await a.caller.sessions.usage();
+    expect(usage.map((u) => u.machineId)).not.toContain(v.machine.id);
+  },
   "sessions.finish": async (a, v) => {
     await expectCode(a.caller.sessions.finish({ sessionId: v.session.id, mode: "discard" }), "NOT_FOUND");
     expect((await db().select().from(sessions).where(eq(sessions.id, v.session.id)))[0]!.state).toBe("failed");

@@ -1,6 +1,7 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { signOut } from "next-auth/react";
+import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import type { AuditAction } from "@/db/schema";
 import { errorMessage, useTRPC } from "../../_trpc/client";
@@ -15,7 +16,18 @@ export function AccountSettings() {
   if (me.isError) return <Notice kind="error">{errorMessage(me.error)}</Notice>;
   return (
     <>
-      <PageTitle subtitle={<span className="[overflow-wrap:anywhere]">Signed in as {me.data.email}</span>}>Settings</PageTitle>
+      <PageTitle
+        subtitle={
+          <span className="[overflow-wrap:anywhere]">
+            Signed in as {me.data.email} ·{" "}
+            <Link href="/usage" className="font-medium text-brand-700 underline dark:text-brand-300">
+              Usage
+            </Link>
+          </span>
+        }
+      >
+        Settings
+      </PageTitle>
       <div className="space-y-6">
         <TwoStepCard enabled={me.data.totpEnabled} recoveryCodesLeft={me.data.recoveryCodesLeft} />
         <PasswordCard />

@@ -1,13 +1,14 @@
 // VM sessions: start one from an image, follow it, finish it. Every call is scoped to the user.
 import { env } from "@/server/env";
 import { finishSession } from "@/server/sessions/finish-session";
-import { getSessionOrThrow, listSessions } from "@/server/sessions/session-queries";
+import { getSessionOrThrow, listSessions, usageByMonth } from "@/server/sessions/session-queries";
 import { startSession } from "@/server/sessions/start-session";
 import { ZFinishSessionSchema, ZSessionIdSchema, ZStartSessionSchema } from "@/server/wire/sessions";
 import { protectedProcedure, router } from "../init";
 
 export const sessionsRouter = router({
   list: protectedProcedure.query(({ ctx }) => listSessions(ctx.user.id)),
+  usage: protectedProcedure.query(({ ctx }) => usageByMonth(ctx.user.id)),
   get: protectedProcedure.input(ZSessionIdSchema).query(({ ctx, input }) => getSessionOrThrow(ctx.user.id, input.sessionId)),
   start: protectedProcedure.input(ZStartSessionSchema).mutation(async ({ ctx, input }) => {
     const { session } = await startSession({ userId: ctx.user.id, imageId: input.imageId, vmType: input.vmType });
