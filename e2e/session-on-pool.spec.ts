@@ -1,18 +1,16 @@
 // A user starts a VM session from the timeline in Chromium, on a host of the test pool: the page
 // follows it from request to running (host, size, time), and Finish → Save as incremental makes
 // a new image whose parent is the one the session started from; the usage page counts it.
-import { execFileSync } from "node:child_process";
-import { chmodSync, readFileSync } from "node:fs";
-import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions } from "@/db/schema";
-import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
 import { closeAllHostConnections } from "@/server/pool/host-connections";
 import { addHost, removeHost } from "@/server/pool/hosts";
 import { createTestUser } from "@/server/testing/accounts";
+import { addFixtureImage } from "@/server/testing/fixture-image";
 import { expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
 
 const poolFile = process.env.TEST_POOL;
@@ -35,14 +33,7 @@ describe("a session started from the timeline", () => {
   it("runs on a pool host, and is saved as an incremental image", async () => {
     const user = await createTestUser();
     const { machine } = await createMachine({ ownerId: user.id, name: "Reception PC" }, undefined, false);
-    await ensureMachineDir(machine.id);
-    const fixture = execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
-    const baseId = randomUUID();
-    const file = imageFileName(machine.id, baseId);
-    execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);
-    chmodSync(storePath(file), 0o444);
-    const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: 256 * 1024 ** 2, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
-    await db().insert(images).values({ id: baseId, machineId: machine.id, kind: "base", origin: "agent", file, virtualSize: 256 * 1024 ** 2, bytesStored: 0, profile, takenAt: new Date(), inspectionState: "done", inspection: { os: null, filesystems: [] } });
+    const baseId = await addFixtureImage(machine.id);
 
     for (const kind of ["phone", "desktop"] as const) {
       const context = await newContext(await browserPromise, kind);

@@ -23,8 +23,13 @@ export async function createQcow2({ file, virtualSize }: { file: string; virtual
  * relative to the overlay's directory so a chain survives moving its directory.
  */
 export async function createQcow2Overlay({ file, backingFile }: { file: string; backingFile: string }): Promise<void> {
+  await runQemuImg(overlayCreateArgs({ file, backingFile }));
+}
+
+/** The qemu-img arguments that make such an overlay, for running qemu-img elsewhere (on a hypervisor host). */
+export function overlayCreateArgs({ file, backingFile }: { file: string; backingFile: string }): string[] {
   const relativeBacking = path.relative(path.dirname(path.resolve(file)), path.resolve(backingFile));
-  await runQemuImg(["create", "-q", "-f", "qcow2", "-o", CREATE_OPTIONS, "-b", relativeBacking, "-F", "qcow2", file]);
+  return ["create", "-q", "-f", "qcow2", "-o", CREATE_OPTIONS, "-b", relativeBacking, "-F", "qcow2", file];
 }
 
 /** A standalone qcow2 with the contents of `source` read through its whole backing chain. */

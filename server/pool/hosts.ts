@@ -10,9 +10,9 @@ import { sealSecret } from "@/server/auth/secret-box";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
 import { LIVE_STATES } from "@/server/sessions/session-state";
-import { closeHostConnection, connectionTo, parseSshTarget, PRIVATE_KEY_PURPOSE } from "./host-connections";
+import { closeHostConnection, parseSshTarget, PRIVATE_KEY_PURPOSE } from "./host-connections";
 import { SshConnection, SshError, type SshTarget } from "./ssh-connection";
-import { parseNodeInfo, VirshError } from "./virsh";
+import { nodeCapacity, parseNodeInfo, VirshError } from "./virsh";
 
 /** What an administrator sees of a host; never the private key. */
 export const hostColumns = {
@@ -166,10 +166,7 @@ export async function removeHost(name: string, actor: { userId: string | null; m
 export async function checkHostHealth(host: HypervisorHost): Promise<HostState> {
   let update: Partial<HypervisorHost>;
   try {
-    const connection = await connectionTo(host);
-    const nodeinfo = await connection.exec(["virsh", "--quiet", "-c", host.libvirtUri, "nodeinfo"], { timeoutMs: 20_000 });
-    if (nodeinfo.code !== 0) throw new VirshError(`virsh nodeinfo on host ${host.name} failed: ${nodeinfo.stderr.trim()}`);
-    update = { ...parseNodeInfo(nodeinfo.stdout), reachable: true, problem: null };
+    update = { ...(await nodeCapacity(host)), reachable: true, problem: null };
   } catch (error) {
     closeHostConnection(host.id);
     update = { reachable: false, problem: error instanceof Error ? error.message : String(error) };

@@ -2,19 +2,19 @@
 // scripts/test-pool.sh starts (npm test passes their description in TEST_POOL), each a real
 // sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
 import { execFileSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
 import { hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
 import { InvalidInputError, NotFoundError } from "@/server/errors";
-import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
+import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
 import { finishSession } from "@/server/sessions/finish-session";
 import { reconcileHost } from "@/server/sessions/reconcile";
 import { serialLogName, startSession } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
+import { addFixtureImage } from "@/server/testing/fixture-image";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -36,6 +36,11 @@ const pool = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: PoolHost[] 
 const actor = { userId: null, byUser: false };
 const suffix = Math.random().toString(36).slice(2, 8);
 const names = pool.map((h) => `${h.name}-${suffix}`);
+
+/** Starts a pool host's sshd again, as scripts/test-pool.sh did. */
+function startSshd(host: PoolHost) {
+  execFileSync("ip", ["netns", "exec", host.netns, "/usr/sbin/sshd", "-f", host.sshdConfig, "-E", host.sshdConfig.replace(/sshd_config$/, "sshd.log")]);
+}
 
 async function row(name: string): Promise<HypervisorHost> {
   const [host] = await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.name, name));
@@ -114,7 +119,7 @@ describe("the hypervisor pool", () => {
       expect(await checkHostHealth(await row(names[1]!))).toBe("down");
       expect((await row(names[1]!)).problem).toMatch(/Cannot connect to .* over SSH/);
     } finally {
-      execFileSync("ip", ["netns", "exec", host.netns, "/usr/sbin/sshd", "-f", host.sshdConfig, "-E", host.sshdConfig.replace(/sshd_config$/, "sshd.log")]);
+      startSshd(host);
     }
     await expect.poll(async () => checkHostHealth(await row(names[1]!)), { timeout: 10_000 }).toBe("draining");
     await setHostMode(names[1]!, "enabled", actor);
@@ -150,14 +155,7 @@ describe("sessions on the pool", () => {
   beforeAll(async () => {
     owner = await createTestUser();
     ({ machine: { id: machineId } } = await createMachine({ ownerId: owner.id, name: "Office PC" }, undefined, false));
-    await ensureMachineDir(machineId);
-    const fixture = execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
-    baseId = randomUUID();
-    const file = imageFileName(machineId, baseId);
-    execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);
-    chmodSync(storePath(file), 0o444);
-    const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: 256 * 1024 ** 2, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
-    await db().insert(images).values({ id: baseId, machineId, kind: "base", origin: "agent", file, virtualSize: 256 * 1024 ** 2, bytesStored: 0, profile, takenAt: new Date(), inspectionState: "done" });
+    baseId = await addFixtureImage(machineId);
   }, 600_000);
 
   it("boots an image at once on a pool host, takes keyboard input, and saves it as an incremental", async () => {
@@ -247,7 +245,7 @@ describe("sessions on the pool", () => {
       const [hostLost] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
       expect(hostLost).toMatchObject({ state: "host_lost", problem: expect.stringMatching(/stopped answering.*save or discard/) });
     } finally {
-      execFileSync("ip", ["netns", "exec", entry.netns, "/usr/sbin/sshd", "-f", entry.sshdConfig, "-E", entry.sshdConfig.replace(/sshd_config$/, "sshd.log")]);
+      startSshd(entry);
     }
     await vi.waitFor(async () => {
       closeHostConnection(host.id);

@@ -6,7 +6,8 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, images, machines, sessions, type HypervisorHost, type Session } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
-import { ensureStoreDir, storePath } from "@/server/images/store";
+import { overlayCreateArgs } from "@/server/images/qcow2";
+import { ensureStoreDir, imageFileName, storePath } from "@/server/images/store";
 import { placeVm, type HostLoad } from "@/server/pool/placement";
 import { runOnHost } from "@/server/pool/host-connections";
 import { virsh } from "@/server/pool/virsh";
@@ -86,10 +87,9 @@ async function provision(session: Session, image: { file: string; profile: unkno
   try {
     // Made by the host's own user, so its QEMU owns what it writes; the backing file is named
     // relative to the folder both share.
-    const created = await runOnHost(host, [
-      "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1,cluster_size=65536",
-      "-b", `${session.imageId}.qcow2`, "-F", "qcow2", storePath(overlayFile),
-    ]);
+    const overlayPath = storePath(overlayFile);
+    const backingPath = storePath(imageFileName(session.machineId, session.imageId));
+    const created = await runOnHost(host, ["qemu-img", ...overlayCreateArgs({ file: overlayPath, backingFile: backingPath })]);
     if (created.code !== 0) throw new Error(`qemu-img create on host ${host.name} failed: ${created.stderr.trim()}`);
     const domain = sessionDomainXml({
       sessionId: session.id,
