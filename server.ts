@@ -10,6 +10,7 @@ import { abandonStaleUploads } from "./server/images/ingest-upload";
 import { startInspectionWorker } from "./server/images/inspection-worker";
 import { closeAllHostConnections } from "./server/pool/host-connections";
 import { startHealthChecks } from "./server/pool/hosts";
+import { startIdleSweep } from "./server/sessions/auto-finish";
 import { reconcileAllHosts } from "./server/sessions/reconcile";
 import { routeExtentStream } from "./server/agent-api/extent-stream-route";
 import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
@@ -84,6 +85,7 @@ const stopHealthChecks = startHealthChecks((round) =>
   reconcileAllHosts({ shutdownTimeoutMs: config.VM_SHUTDOWN_SECONDS * 1000, atStart: round === 0 }),
 );
 setInterval(sweepUploads, 10 * 60_000).unref();
+const stopIdleSweep = startIdleSweep(config.VM_SHUTDOWN_SECONDS * 1000);
 
 server.listen(config.PORT, config.HOST, () => {
   console.log(`Twinboot listening on http://${config.HOST}:${config.PORT} (public URL ${config.APP_URL})`);
@@ -100,6 +102,7 @@ async function shutdown(signal: string) {
   }, 10_000);
   forced.unref();
   stopHealthChecks();
+  stopIdleSweep();
   server.close(async () => {
     closeAllHostConnections();
     await closeDb();

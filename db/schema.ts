@@ -22,6 +22,7 @@ const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull(
 
 export const userRole = pgEnum("user_role", enums.userRole);
 export type UserRole = (typeof userRole.enumValues)[number];
+export const finishMode = pgEnum("finish_mode", enums.finishMode);
 
 export const users = pgTable(
   "users",
@@ -38,6 +39,10 @@ export const users = pgTable(
     totpLastStep: integer("totp_last_step"),
     failedSignIns: integer("failed_sign_ins").notNull().default(0),
     lockedUntil: timestamp("locked_until", { withTimezone: true }),
+    /** A running VM with no console input for this long is finished; null: never. */
+    idleTimeoutMinutes: integer("idle_timeout_minutes").default(60),
+    /** How a VM is finished when the user does not choose: idle timeout, signing out. */
+    defaultFinishMode: finishMode("default_finish_mode").notNull().default("incremental"),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("users_email_key").on(sql`lower(${t.email})`)],
@@ -255,7 +260,6 @@ export const hypervisorHosts = pgTable(
 export type HypervisorHost = typeof hypervisorHosts.$inferSelect;
 
 export const sessionState = pgEnum("session_state", enums.sessionState);
-export const finishMode = pgEnum("finish_mode", enums.finishMode);
 export const vmType = pgEnum("vm_type", enums.vmType);
 
 /**

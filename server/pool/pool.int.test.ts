@@ -2,8 +2,9 @@
 // scripts/test-pool.sh starts (npm test passes their description in TEST_POOL), each a real
 // sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { and, eq } from "drizzle-orm";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { and, eq, inArray, notInArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
 import { hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
@@ -15,6 +16,7 @@ import { reconcileHost } from "@/server/sessions/reconcile";
 import { serialLogName, startSession } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
+import { screenshotVm } from "@/server/testing/vm-screenshot";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -36,6 +38,8 @@ const pool = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: PoolHost[] 
 const actor = { userId: null, byUser: false };
 const suffix = Math.random().toString(36).slice(2, 8);
 const names = pool.map((h) => `${h.name}-${suffix}`);
+const SCREENSHOTS = path.resolve(import.meta.dirname, "../../e2e/screenshots");
+mkdirSync(SCREENSHOTS, { recursive: true });
 
 /** Starts a pool host's sshd again, as scripts/test-pool.sh did. */
 function startSshd(host: PoolHost) {
@@ -179,6 +183,10 @@ describe("sessions on the pool", () => {
     const host = await hostOf(running);
     for (const char of "touch /home/alice/from-session; sync\n") await virsh(host, ["send-key", `twinboot-${running.id}`, keyName(char)]);
     await new Promise((resolve) => setTimeout(resolve, 5000));
+    // The guest's VGA console, through virsh over SSH: the shell and the command typed into it.
+    const screen = await screenshotVm(host, running.id, path.join(SCREENSHOTS, "vm-console-shell.png"));
+    expect(screen).toMatchObject({ width: 720, height: 400 });
+    expect(screen.colours).toBeGreaterThan(1);
 
     const finishing = await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 });
     expect(finishing.session.state).toBe("stopping");
@@ -244,6 +252,13 @@ describe("sessions on the pool", () => {
       await reconcileHost(host, { ...shutdown, atStart: false });
       const [hostLost] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
       expect(hostLost).toMatchObject({ state: "host_lost", problem: expect.stringMatching(/stopped answering.*save or discard/) });
+      expect(existsSync(storePath(hostLost!.overlayFile!))).toBe(true);
+      // Placement avoids the host while it is down.
+      expect(await checkHostHealth(host)).toBe("down");
+      const elsewhere = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+      expect(elsewhere.state).toBe("running");
+      expect(elsewhere.hostId).not.toBe(host.id);
+      expect((await (await finishSession({ userId: owner.id, sessionId: elsewhere.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
     } finally {
       startSshd(entry);
     }
@@ -254,6 +269,35 @@ describe("sessions on the pool", () => {
       expect(back!.state).toBe("running");
     }, { timeout: 15_000, interval: 500 });
     expect((await (await finishSession({ userId: owner.id, sessionId: lost.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+  }, 300_000);
+
+  it("puts two sessions on different hosts when one host has room for only one", async () => {
+    const shutdown = { shutdownTimeoutMs: 1000 };
+    // A machine that asks for 4 GiB, on hosts with 6 GiB each (1 GiB of it kept for the host).
+    const { machine } = await createMachine({ ownerId: owner.id, name: "Big PC" }, undefined, false);
+    const bigId = await addFixtureImage(machine.id);
+    const [big] = await db().select().from(images).where(eq(images.id, bigId));
+    await db().update(images).set({ profile: { ...(big!.profile as object), memoryBytes: 4 * 1024 ** 3 } }).where(eq(images.id, bigId));
+    for (const name of names) expect(await checkHostHealth(await row(name))).toBe("enabled");
+    const hostIds = await Promise.all(names.map(async (name) => (await row(name)).id));
+    const others = await db().select().from(hypervisorHosts).where(notInArray(hypervisorHosts.id, hostIds));
+    await db().update(hypervisorHosts).set({ memoryBytes: 6 * 1024 ** 3 }).where(inArray(hypervisorHosts.id, hostIds));
+    await db().update(hypervisorHosts).set({ mode: "draining" }).where(notInArray(hypervisorHosts.id, hostIds)); // hosts of other tests, if any
+    try {
+      const first = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
+      const second = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
+      expect([first.state, second.state]).toEqual(["running", "running"]);
+      expect(first.memoryBytes).toBe(4 * 1024 ** 3);
+      expect(new Set([first.hostId, second.hostId])).toEqual(new Set(hostIds));
+      const third = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
+      expect(third).toMatchObject({ state: "failed", problem: expect.stringMatching(/^No hypervisor host has room for a VM of 1 vCPU\(s\) and 4 GiB/) });
+      for (const session of [first, second]) {
+        expect((await (await finishSession({ userId: owner.id, sessionId: session.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+      }
+    } finally {
+      for (const other of others) await db().update(hypervisorHosts).set({ mode: other.mode }).where(eq(hypervisorHosts.id, other.id));
+      for (const name of names) await checkHostHealth(await row(name));
+    }
   }, 300_000);
 
   it("finishes only the user's own sessions", async () => {

@@ -14,6 +14,8 @@ export interface SshTarget {
 export interface CommandResult {
   code: number;
   stdout: string;
+  /** stdout as bytes, for binary output. */
+  output: Buffer;
   stderr: string;
 }
 
@@ -134,7 +136,8 @@ export class SshConnection {
         channel.on("close", () => {
           clearTimeout(timer);
           if (code === null) return reject(new SshError(`The connection to ${where} dropped while ${argv[0]} ran.`));
-          resolve({ code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") });
+          const output = Buffer.concat(stdout);
+          resolve({ code, stdout: output.toString("utf8"), output, stderr: Buffer.concat(stderr).toString("utf8") });
         });
         channel.end(stdin);
       });

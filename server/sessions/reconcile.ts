@@ -3,8 +3,10 @@
 //
 //   host unreachable          → its live sessions become host_lost (overlay kept: save or discard)
 //   host_lost, domain running → running again
-//   provisioning, domain up   → running (the server died between `virsh create` and recording it)
-//   provisioning/running, no domain → failed: the VM is gone, its overlay is kept to save or discard
+//   running, no domain        → failed: the VM is gone, its overlay is kept to save or discard
+//   provisioning              → at start only (otherwise this server is still provisioning it):
+//                               running if its domain is up (the server died between `virsh
+//                               create` and recording it), failed if not
 //   stopping                  → the finish is carried on (stopped, then saved or discarded)
 //   a twinboot domain with no live session → destroyed: it would write into an image or a
 //                               discarded overlay. Its files are left alone.
@@ -40,7 +42,7 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
   const domains = await runningDomains(host);
 
   if (!domains) {
-    for (const session of onHost.filter((s) => s.state !== "host_lost")) {
+    for (const session of onHost.filter((s) => s.state === "running" || s.state === "stopping")) {
       await moveSession(session.id, "host_lost", {
         problem: `Host ${host.name} stopped answering. The session's disk is kept: save or discard it, or wait for the host to come back.`,
       }).catch(() => undefined);
@@ -50,6 +52,10 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
   }
 
   for (const session of onHost) {
+    if (session.state === "provisioning" && !options.atStart) {
+      domains.delete(domainName(session.id));
+      continue;
+    }
     const present = domains.has(domainName(session.id));
     domains.delete(domainName(session.id));
     if (session.state === "host_lost" && present) {
@@ -82,6 +88,12 @@ export async function reconcileAllHosts(options: { shutdownTimeoutMs: number; at
     for (const change of await reconcileHost(host, options)) console.log(`Reconciling ${host.name}: ${change}`);
   }
   if (!options.atStart) return;
+  // Sessions the server stopped before placing them: nothing was made for them.
+  const unplaced = await db().select().from(sessions).where(eq(sessions.state, "requested"));
+  for (const session of unplaced) {
+    await moveSession(session.id, "failed", { problem: "The server restarted before this VM was started: start it again.", endedAt: new Date() }).catch(() => undefined);
+    console.log(`Reconciling: session ${session.id} was never placed, failed`);
+  }
   // Sessions whose saving was under way when the server stopped: no VM left, carry on saving.
   const saving = await db().select().from(sessions).where(and(eq(sessions.state, "saving"), isNotNull(sessions.finishMode)));
   for (const session of saving) void resumeFinish(session, options.shutdownTimeoutMs);

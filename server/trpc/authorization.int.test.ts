@@ -100,8 +100,12 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     await expectStillSignedIn(v);
   },
   "account.signOutEverywhere": async (a, v) => {
+    // Signing out of every device finishes the user's own VMs, never anyone else's.
+    await db().update(sessions).set({ state: "running" }).where(eq(sessions.id, v.session.id));
     await a.caller.account.signOutEverywhere();
     await expectStillSignedIn(v);
+    expect((await db().select().from(sessions).where(eq(sessions.id, v.session.id)))[0]!.state).toBe("running");
+    await db().update(sessions).set({ state: "failed" }).where(eq(sessions.id, v.session.id));
   },
   "account.changePassword": async (a, v) => {
     await a.caller.account.changePassword({ currentPassword: a.password, newPassword: "amber orchard seventeen" });
@@ -189,6 +193,18 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "sessions.finish": async (a, v) => {
     await expectCode(a.caller.sessions.finish({ sessionId: v.session.id, mode: "discard" }), "NOT_FOUND");
     expect((await db().select().from(sessions).where(eq(sessions.id, v.session.id)))[0]!.state).toBe("failed");
+  },
+  "sessions.preferences": async (a, v) => {
+    await db().update(users).set({ idleTimeoutMinutes: 15 }).where(eq(users.id, v.id));
+    expect((await a.caller.sessions.preferences()).idleTimeoutMinutes).toBe(60);
+  },
+  "sessions.setPreferences": async (a, v) => {
+    await a.caller.sessions.setPreferences({ idleTimeoutMinutes: null, defaultFinishMode: "discard" });
+    const [mine] = await db().select().from(users).where(eq(users.id, a.id));
+    const [theirs] = await db().select().from(users).where(eq(users.id, v.id));
+    expect(mine).toMatchObject({ idleTimeoutMinutes: null, defaultFinishMode: "discard" });
+    expect(theirs!.defaultFinishMode).toBe("incremental");
+    await expectCode(a.caller.sessions.setPreferences({ idleTimeoutMinutes: 7 as 15, defaultFinishMode: "discard" }), "BAD_REQUEST");
   },
   "admin.users": async (a) => {
     await expectCode(a.caller.admin.users(), "FORBIDDEN");

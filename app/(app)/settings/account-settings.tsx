@@ -8,6 +8,7 @@ import { errorMessage, useTRPC } from "../../_trpc/client";
 import { Button, Card, Field, Notice, PageTitle, SecretBox } from "../../_components/ui";
 import { describeUserAgent } from "../../_components/user-agent";
 import { ConfirmIdentityForm } from "../confirm-identity-form";
+import { VmPreferencesCard } from "./vm-preferences";
 
 export function AccountSettings() {
   const trpc = useTRPC();
@@ -29,6 +30,7 @@ export function AccountSettings() {
         Settings
       </PageTitle>
       <div className="space-y-6">
+        <VmPreferencesCard />
         <TwoStepCard enabled={me.data.totpEnabled} recoveryCodesLeft={me.data.recoveryCodesLeft} />
         <PasswordCard />
         <SessionsCard />

@@ -14,6 +14,8 @@ import {
   regenerateRecoveryCodes,
 } from "@/server/account/second-factor-settings";
 import { revokeAllAuthSessions, revokeAuthSession } from "@/server/auth/auth-session";
+import { env } from "@/server/env";
+import { finishSessionsAfterSignOut } from "@/server/sessions/auto-finish";
 import {
   ZChangePasswordRequestSchema,
   ZConfirmTotpRequestSchema,
@@ -32,18 +34,22 @@ export const accountRouter = router({
   /** Ends this browser's session on the server; the page then clears the cookie. */
   signOut: protectedProcedure.mutation(async ({ ctx }) => {
     await revokeAuthSession(ctx.user.id, ctx.user.sessionId, ctx.meta, "sign_out");
+    await finishSessionsAfterSignOut(ctx.user.id, { shutdownTimeoutMs: env().VM_SHUTDOWN_SECONDS * 1000 });
   }),
 
   revokeSession: protectedProcedure.input(ZRevokeSessionRequestSchema).mutation(async ({ ctx, input }) => {
     if (!(await revokeAuthSession(ctx.user.id, input.sessionId, ctx.meta, "session_revoked"))) {
       throw new TRPCError({ code: "NOT_FOUND", message: "That session has already ended." });
     }
+    await finishSessionsAfterSignOut(ctx.user.id, { shutdownTimeoutMs: env().VM_SHUTDOWN_SECONDS * 1000 });
     return { endedCurrent: input.sessionId === ctx.user.sessionId };
   }),
 
-  signOutEverywhere: protectedProcedure.mutation(async ({ ctx }) => ({
-    ended: await revokeAllAuthSessions(ctx.user.id, ctx.meta),
-  })),
+  signOutEverywhere: protectedProcedure.mutation(async ({ ctx }) => {
+    const ended = await revokeAllAuthSessions(ctx.user.id, ctx.meta);
+    await finishSessionsAfterSignOut(ctx.user.id, { shutdownTimeoutMs: env().VM_SHUTDOWN_SECONDS * 1000 });
+    return { ended };
+  }),
 
   changePassword: protectedProcedure
     .input(ZChangePasswordRequestSchema)

@@ -1,14 +1,17 @@
 // VM sessions: start one from an image, follow it, finish it. Every call is scoped to the user.
 import { env } from "@/server/env";
 import { finishSession } from "@/server/sessions/finish-session";
+import { getSessionPreferences, setSessionPreferences } from "@/server/sessions/session-preferences";
 import { getSessionOrThrow, listSessions, usageByMonth } from "@/server/sessions/session-queries";
 import { startSession } from "@/server/sessions/start-session";
-import { ZFinishSessionSchema, ZSessionIdSchema, ZStartSessionSchema } from "@/server/wire/sessions";
+import { ZFinishSessionSchema, ZSessionIdSchema, ZSessionPreferencesSchema, ZStartSessionSchema } from "@/server/wire/sessions";
 import { protectedProcedure, router } from "../init";
 
 export const sessionsRouter = router({
   list: protectedProcedure.query(({ ctx }) => listSessions(ctx.user.id)),
   usage: protectedProcedure.query(({ ctx }) => usageByMonth(ctx.user.id)),
+  preferences: protectedProcedure.query(({ ctx }) => getSessionPreferences(ctx.user.id)),
+  setPreferences: protectedProcedure.input(ZSessionPreferencesSchema).mutation(({ ctx, input }) => setSessionPreferences(ctx.user.id, input)),
   get: protectedProcedure.input(ZSessionIdSchema).query(({ ctx, input }) => getSessionOrThrow(ctx.user.id, input.sessionId)),
   start: protectedProcedure.input(ZStartSessionSchema).mutation(async ({ ctx, input }) => {
     const { session } = await startSession({ userId: ctx.user.id, imageId: input.imageId, vmType: input.vmType });
