@@ -1,11 +1,12 @@
 // A user starts a VM session from the timeline in Chromium, on a host of the test pool: the page
 // follows it from request to running (host, size, time), and Finish → Save as incremental makes
-// a new image whose parent is the one the session started from; the usage page counts it.
+// a new image whose parent is the one the session started from; the usage page counts it. On the
+// phone, the user makes Discard their default in Settings and signs out: the VM is discarded.
 import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { images, sessions } from "@/db/schema";
+import { images, sessions, users } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
 import { closeAllHostConnections } from "@/server/pool/host-connections";
 import { addHost, removeHost } from "@/server/pool/hosts";
@@ -40,6 +41,15 @@ describe("a session started from the timeline", () => {
       const page = await context.newPage();
       await signIn(page, user);
       await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+      if (kind === "phone") {
+        // This user's VMs are discarded when nobody finishes them.
+        await page.goto("/settings");
+        await page.getByLabel("Finish a VM after no input for").selectOption({ label: "2 hours" });
+        await page.getByText("Saved.").waitFor();
+        await page.getByRole("radio", { name: /^Discard/ }).click();
+        await expect.poll(async () => (await db().select().from(users).where(eq(users.id, user.id)))[0]).toMatchObject({ idleTimeoutMinutes: 120, defaultFinishMode: "discard" });
+        await screenshot(page, "settings-vm-preferences-phone");
+      }
       await page.goto(`/machines/${machine.id}`);
       await page.getByRole("button", { name: /base/ }).click();
       if (kind === "desktop") await page.getByRole("radio", { name: /Fast/ }).check();
@@ -54,9 +64,12 @@ describe("a session started from the timeline", () => {
 
       const sessionId = page.url().split("/").at(-1)!;
       if (kind === "phone") {
-        page.once("dialog", (dialog) => void dialog.accept());
-        await page.getByRole("button", { name: "Discard" }).click();
-        await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Discarded");
+        // Signing out of the only signed-in device finishes the VM with the user's default.
+        await page.getByRole("button", { name: "Sign out" }).click();
+        await page.waitForURL(/\/signin/);
+        const current = async () => (await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!;
+        await expect.poll(async () => (await current()).state, { timeout: 90_000 }).toBe("discarded");
+        expect((await current()).finishMode).toBe("discard");
       } else {
         await page.getByRole("button", { name: "Save as incremental" }).click();
         await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Saved");

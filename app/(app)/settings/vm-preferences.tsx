@@ -20,9 +20,13 @@ export function VmPreferencesCard() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const preferences = useQuery(trpc.sessions.preferences.queryOptions());
+  const key = trpc.sessions.preferences.queryKey();
+  // Shown chosen at once; put back as the server has it if saving fails.
   const save = useMutation(
     trpc.sessions.setPreferences.mutationOptions({
-      onSuccess: (saved) => queryClient.setQueryData(trpc.sessions.preferences.queryKey(), saved),
+      onMutate: (next) => queryClient.setQueryData(key, next),
+      onSuccess: (saved) => queryClient.setQueryData(key, saved),
+      onError: () => queryClient.invalidateQueries({ queryKey: key }),
     }),
   );
   if (preferences.isPending) return <Card title="Virtual machines"><p className="text-sm text-slate-500">Loading…</p></Card>;
@@ -39,7 +43,6 @@ export function VmPreferencesCard() {
           <select
             id="idle-timeout"
             value={current.idleTimeoutMinutes ?? "never"}
-            disabled={save.isPending}
             onChange={(e) => change({ idleTimeoutMinutes: e.target.value === "never" ? null : (Number(e.target.value) as TSessionPreferences["idleTimeoutMinutes"]) })}
             className="min-h-11 rounded-lg border border-slate-300 bg-white px-2 sm:max-w-xs dark:border-slate-600 dark:bg-slate-900"
           >
@@ -63,7 +66,6 @@ export function VmPreferencesCard() {
                 name="default-finish-mode"
                 value={m.mode}
                 checked={current.defaultFinishMode === m.mode}
-                disabled={save.isPending}
                 onChange={() => change({ defaultFinishMode: m.mode })}
                 className="mt-1"
               />

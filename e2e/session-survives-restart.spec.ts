@@ -1,0 +1,118 @@
+// The server is killed (SIGKILL: no chance to tidy up) while a user's VM runs on a pool host, and
+// again while the user's "Save as incremental" is shutting the VM down. Each time a new server
+// process starts in its place: the session is still there, running, and the interrupted finish is
+// carried on to a saved image — the user just keeps the page open.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "@/db/client";
+import { images, sessions } from "@/db/schema";
+import { createMachine } from "@/server/machines/machines";
+import { closeAllHostConnections } from "@/server/pool/host-connections";
+import { addHost, removeHost } from "@/server/pool/hosts";
+import { createTestUser } from "@/server/testing/accounts";
+import { addFixtureImage } from "@/server/testing/fixture-image";
+import { launchChromium, screenshot, signIn, VIEWPORTS } from "./support";
+
+const poolFile = process.env.TEST_POOL;
+if (!poolFile) throw new Error("TEST_POOL is not set: run the tests with npm test, which starts the test pool.");
+const [poolHost] = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: { ssh: string; key: string; libvirtUri: string }[] }).hosts;
+const hostName = `e2e-restart-${Math.random().toString(36).slice(2, 8)}`;
+const root = path.resolve(import.meta.dirname, "..");
+const browserPromise = launchChromium();
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+interface ServerProcess {
+  child: ChildProcess;
+  output: () => string;
+}
+
+/** A server process of its own on `port`, in its own process group (tsx runs node as a child). */
+async function startServer(port: number): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [path.join(root, "node_modules/.bin/tsx"), "server.ts"], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), APP_URL: `http://localhost:${port}` },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  await expect.poll(() => output, { timeout: 60_000, interval: 200 }).toContain("listening");
+  return { child, output: () => output };
+}
+
+async function kill(server: ServerProcess, signal: NodeJS.Signals) {
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  process.kill(-server.child.pid!, signal);
+  await exited;
+}
+
+let server: ServerProcess | null = null;
+
+beforeAll(async () => {
+  await addHost({ name: hostName, ssh: poolHost!.ssh, privateKey: readFileSync(poolHost!.key, "utf8"), libvirtUri: poolHost!.libvirtUri }, { userId: null, byUser: false });
+}, 60_000);
+
+afterAll(async () => {
+  if (server) await kill(server, "SIGTERM").catch(() => undefined);
+  await (await browserPromise).close();
+  await removeHost(hostName, { userId: null, byUser: false }).catch(() => undefined);
+  closeAllHostConnections();
+});
+
+describe("a server killed while a session runs", () => {
+  it("finds the session again on restart, and carries an interrupted finish on to a saved image", async () => {
+    const user = await createTestUser();
+    const { machine } = await createMachine({ ownerId: user.id, name: "Front desk PC" }, undefined, false);
+    const baseId = await addFixtureImage(machine.id);
+    const port = await freePort();
+    server = await startServer(port);
+
+    const context = await (await browserPromise).newContext({ ...VIEWPORTS.desktop, baseURL: `http://localhost:${port}` });
+    const page = await context.newPage();
+    await signIn(page, user);
+    await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+    await page.goto(`/machines/${machine.id}`);
+    await page.getByRole("button", { name: /base/ }).click();
+    await page.getByRole("button", { name: "Start", exact: true }).click();
+    await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+    const sessionId = page.url().split("/").at(-1)!;
+    const status = page.getByRole("status");
+    await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Running");
+
+    // Killed while the VM runs; a new process on the same port finds it running.
+    await kill(server, "SIGKILL");
+    server = await startServer(port);
+    await page.reload();
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe("Running");
+    expect((await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!.state).toBe("running");
+    await screenshot(page, "session-after-server-restart");
+
+    // Killed while the finish waits for the guest to power off (the fixture ignores ACPI, so
+    // this lasts VM_SHUTDOWN_SECONDS); the next process carries the finish on.
+    await page.getByRole("button", { name: "Save as incremental" }).click();
+    await expect.poll(async () => (await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!.state, { timeout: 30_000, interval: 100 }).toBe("stopping");
+    await kill(server, "SIGKILL");
+    server = await startServer(port);
+    await expect.poll(() => server!.output(), { timeout: 60_000 }).toContain(`session ${sessionId}: finishing resumed`);
+    await page.reload();
+    await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Saved");
+    const [saved] = await db().select().from(sessions).where(eq(sessions.id, sessionId));
+    const [image] = await db().select().from(images).where(eq(images.id, saved!.savedImageId!));
+    expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session" });
+    await screenshot(page, "session-saved-after-server-restart");
+    await context.close();
+  }, 400_000);
+});
