@@ -24,3 +24,6 @@ export type SessionState = (typeof sessionState)[number];
 export const finishMode = ["incremental", "independent", "discard"] as const;
 export type FinishMode = (typeof finishMode)[number];
 export const vmType = ["compatible", "fast"] as const;
+/** The VMs' network: none at all, or each VM alone behind a NAT of its own (administrator's choice). */
+export const vmNetwork = ["none", "nat"] as const;
+export type VmNetwork = (typeof vmNetwork)[number];

@@ -4,6 +4,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   boolean,
+  check,
   type AnyPgColumn,
   index,
   inet,
@@ -138,6 +139,7 @@ export const auditAction = pgEnum("audit_action", [
   "hypervisor_added",
   "hypervisor_mode_changed",
   "hypervisor_removed",
+  "vm_network_changed",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 
@@ -261,6 +263,7 @@ export type HypervisorHost = typeof hypervisorHosts.$inferSelect;
 
 export const sessionState = pgEnum("session_state", enums.sessionState);
 export const vmType = pgEnum("vm_type", enums.vmType);
+export const vmNetwork = pgEnum("vm_network", enums.vmNetwork);
 
 /**
  * A VM booted from an image on a hypervisor host. Each change of state is one conditional update
@@ -284,6 +287,8 @@ export const sessions = pgTable(
     /** Null before placement, and for finished sessions of a host since removed. */
     hostId: uuid("host_id").references(() => hypervisorHosts.id, { onDelete: "set null" }),
     vmType: vmType("vm_type").notNull(),
+    /** The network the VM was given, as the administrator's setting was when it started. */
+    network: vmNetwork("network").notNull().default("none"),
     state: sessionState("state").notNull().default("requested"),
     finishMode: finishMode("finish_mode"),
     cpus: integer("cpus"),
@@ -305,3 +310,14 @@ export const sessions = pgTable(
   (t) => [index("sessions_user_idx").on(t.userId, t.createdAt), index("sessions_host_state_idx").on(t.hostId, t.state)],
 );
 export type Session = typeof sessions.$inferSelect;
+
+/** Settings of the whole installation, changed by administrators: one row. */
+export const appSettings = pgTable(
+  "app_settings",
+  {
+    id: boolean("id").primaryKey().default(true),
+    vmNetwork: vmNetwork("vm_network").notNull().default("none"),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check("app_settings_one_row", sql`${t.id}`)],
+);

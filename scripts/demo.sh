@@ -9,7 +9,8 @@ APP_URL="${APP_URL:-http://localhost:$PORT}"
 DEMO_EMAIL="demo@twinboot.local"
 
 ensure_debian_packages postgresql curl ca-certificates qemu-utils qemu-system-x86 \
-  busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64 libguestfs-tools
+  busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64 libguestfs-tools \
+  openssh-server tini libvirt-daemon-system libvirt-clients ovmf
 ensure_node_modules
 
 mkdir -p "$STATE"
@@ -35,6 +36,10 @@ create_database "$PG_PORT" "$PG_PASSWORD" twinboot
 
 export NODE_ENV=production HOST=127.0.0.1 PORT APP_URL AUTH_SECRET DATA_ENCRYPTION_KEY
 export IMAGE_STORE_DIR="$STATE/images"
+# The hypervisor host's VMs read images and write session overlays through this group.
+export IMAGE_STORE_GROUP=twinboot-store
+# The demo disk has no ACPI daemon: a VM that ignores the power button is stopped after 20 s.
+export VM_SHUTDOWN_SECONDS="${VM_SHUTDOWN_SECONDS:-20}"
 export DATABASE_URL="postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/twinboot"
 cd "$ROOT"
 
@@ -53,6 +58,28 @@ if [ ! -f "$STAMP" ] || [ -n "$(find app server db public next.config.ts serwist
   say "Building the app (a minute or two)"
   npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log"; die "the build failed; the whole log is in $STATE/build.log"; }
   touch "$STAMP"
+fi
+
+# This machine is the demo's hypervisor host, reached over SSH like any other: a user of its own
+# (twinboot-hv, whose libvirt is qemu:///session), an sshd of its own on 127.0.0.1 that takes only
+# the key made here, registered once with its host key pinned. A production host runs libvirt as
+# a system service and is added the same way (README, "Hypervisor hosts").
+HV_DIR="$STATE/hypervisor"
+HV_PORT="${HYPERVISOR_SSH_PORT:-2222}"
+hypervisor_user twinboot-hv
+mkdir -p "$IMAGE_STORE_DIR" "$HV_DIR"
+chgrp -R twinboot-store "$IMAGE_STORE_DIR"
+chmod 2750 "$IMAGE_STORE_DIR"
+find "$IMAGE_STORE_DIR" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -exec chmod 2770 {} +
+[ -f "$HV_DIR/client" ] || ssh-keygen -q -t ed25519 -N '' -C twinboot-demo -f "$HV_DIR/client"
+if ! { [ -f "$HV_DIR/sshd/sshd.pid" ] && kill -0 "$(cat "$HV_DIR/sshd/sshd.pid")" 2>/dev/null; }; then
+  say "Starting this machine's SSH endpoint for Twinboot (127.0.0.1:$HV_PORT, user twinboot-hv)"
+  start_host_sshd "$HV_DIR/sshd" twinboot-hv 127.0.0.1 "$HV_PORT" "$HV_DIR/client.pub"
+fi
+if ! node bin/twinboot.mjs hypervisor list | grep -q '^this-machine\b'; then
+  say "Registering this machine as the default hypervisor host"
+  node bin/twinboot.mjs hypervisor add --name this-machine --ssh "twinboot-hv@127.0.0.1:$HV_PORT" --key "$HV_DIR/client" \
+    --libvirt-uri qemu:///session --fingerprint "$(ssh-keygen -lf "$HV_DIR/sshd/hostkey.pub" | awk '{print $2}')"
 fi
 
 if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null; then

@@ -100,3 +100,49 @@ wait_for_http() {
     sleep 0.5
   done
 }
+
+# hypervisor_user USER: the account a hypervisor host's libvirt (qemu:///session) runs as. It logs
+# in with a key only ('*': no password) and is in the group twinboot-store, through which its VMs
+# read images and write session overlays in the image store.
+hypervisor_user() {
+  local user="$1"
+  getent group twinboot-store >/dev/null || groupadd --system twinboot-store
+  id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
+  usermod -p '*' -a -G twinboot-store "$user"
+}
+
+# start_host_sshd DIR USER ADDRESS PORT CLIENT_PUB [NETNS]: an sshd of its own in front of one
+# hypervisor host's user, listening on ADDRESS:PORT (inside network namespace NETNS if given):
+# keys only (CLIENT_PUB), only that user, its own host key DIR/hostkey; pid and log in DIR.
+start_host_sshd() {
+  local dir="$1" user="$2" address="$3" port="$4" client_pub="$5" netns="${6:-}"
+  local run=()
+  [ -n "$netns" ] && run=(ip netns exec "$netns")
+  mkdir -p "$dir" /run/sshd
+  [ -f "$dir/hostkey" ] || ssh-keygen -q -t ed25519 -N '' -C "$user" -f "$dir/hostkey"
+  install -m 600 -o "$user" "$client_pub" "$dir/authorized_keys"
+  cat > "$dir/sshd_config" <<CONF
+ListenAddress $address:$port
+HostKey $dir/hostkey
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+AllowUsers $user
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+# DIR may be root's; sshd's ownership checks would refuse it.
+StrictModes no
+UsePAM no
+CONF
+  # Under a subreaper (tini -s), which reaps libvirt's daemonized QEMU processes the moment they
+  # exit, as systemd does on a real host: where PID 1 reaps orphans only now and then (some
+  # container inits), `virsh destroy` waits seconds for that.
+  rm -f "$dir/sshd.pid"
+  setsid "${run[@]}" tini -s -- /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 1 50); do
+    [ -s "$dir/sshd.pid" ] && "${run[@]}" bash -c "exec 3<>/dev/tcp/$address/$port" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the sshd for $user on $address:$port did not start; see $dir/sshd.log"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/test-pool.sh up DIR [COUNT] | down DIR
+# scripts/test-pool.sh up DIR [COUNT [FIRST]] | down DIR
 #
-# A hypervisor pool for tests, on this machine: COUNT (default 2) hosts hv1, hv2, … Each is a
+# A hypervisor pool for tests, on this machine: COUNT (default 2) hosts hv1, hv2, … (numbered
+# from FIRST, default 1, so that a benchmark's pool and the tests' can coexist). Each is a
 # network namespace (tbhvN, address 10.77.N.2, reached from here through a veth pair) running an
 # sshd of its own (keys only, one user, its own host key) in front of a libvirt of its own: the
 # qemu:///session daemon of the host's user tbhvN, which virsh starts on demand over SSH. Real
@@ -17,7 +18,8 @@ source "$(dirname "$0")/lib.sh"
 ACTION="${1:-}"
 DIR="${2:-}"
 COUNT="${3:-2}"
-[ -n "$DIR" ] && { [ "$ACTION" = up ] || [ "$ACTION" = down ]; } || die "usage: scripts/test-pool.sh up|down DIR [COUNT]"
+FIRST="${4:-1}"
+[ -n "$DIR" ] && { [ "$ACTION" = up ] || [ "$ACTION" = down ]; } || die "usage: scripts/test-pool.sh up DIR [COUNT [FIRST]] | down DIR"
 
 host_down() {
   local n="$1" user="tbhv$1"
@@ -37,24 +39,17 @@ if [ "$ACTION" = down ]; then
   exit 0
 fi
 
-ensure_debian_packages openssh-server libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf
-mkdir -p "$DIR" /run/sshd
-getent group twinboot-store >/dev/null || groupadd --system twinboot-store
+ensure_debian_packages openssh-server tini libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils ovmf
+mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 chmod 755 "$DIR"
 [ -f "$DIR/client" ] || ssh-keygen -q -t ed25519 -N '' -C twinboot-test-pool -f "$DIR/client"
 
 hosts_json=""
-for n in $(seq 1 "$COUNT"); do
+for n in $(seq "$FIRST" $((FIRST + COUNT - 1))); do
   user="tbhv$n" host_dir="$DIR/hv$n" address="10.77.$n.2"
   host_down "$n"
-  if ! id "$user" >/dev/null 2>&1; then useradd --create-home --shell /bin/sh "$user"; fi
-  # A locked account cannot log in even with a key; '*' means no password, key login only.
-  usermod -p '*' -a -G twinboot-store "$user"
-  mkdir -p "$host_dir"
-  [ -f "$host_dir/hostkey" ] || ssh-keygen -q -t ed25519 -N '' -C "hv$n" -f "$host_dir/hostkey"
-  install -m 600 -o "$user" "$DIR/client.pub" "$host_dir/authorized_keys"
-
+  hypervisor_user "$user"
   ip netns add "$user"
   ip link add "$user" type veth peer name eth0 netns "$user"
   ip addr add "10.77.$n.1/24" dev "$user"
@@ -62,26 +57,7 @@ for n in $(seq 1 "$COUNT"); do
   ip -n "$user" addr add "$address/24" dev eth0
   ip -n "$user" link set eth0 up
   ip -n "$user" link set lo up
-
-  cat > "$host_dir/sshd_config" <<EOF
-ListenAddress $address:22
-HostKey $host_dir/hostkey
-PidFile $host_dir/sshd.pid
-AuthorizedKeysFile $host_dir/authorized_keys
-AllowUsers $user
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin no
-# The test directory is root's; sshd's ownership checks would refuse it.
-StrictModes no
-UsePAM no
-EOF
-  ip netns exec "$user" /usr/sbin/sshd -f "$host_dir/sshd_config" -E "$host_dir/sshd.log"
-  for _ in $(seq 1 50); do
-    ip netns exec "$user" bash -c "exec 3<>/dev/tcp/$address/22" 2>/dev/null && break
-    sleep 0.1
-  done
+  start_host_sshd "$host_dir" "$user" "$address" 22 "$DIR/client.pub" "$user"
   hosts_json+="${hosts_json:+,}{\"name\":\"hv$n\",\"ssh\":\"$user@$address:22\",\"key\":\"$DIR/client\",\"libvirtUri\":\"qemu:///session\",\"sshdPidFile\":\"$host_dir/sshd.pid\",\"sshdConfig\":\"$host_dir/sshd_config\",\"netns\":\"$user\"}"
 done
 printf '{"hosts":[%s]}\n' "$hosts_json" > "$DIR/pool.json"

@@ -13,6 +13,7 @@ import { ZMachineNameSchema } from "@/server/wire/machines";
 import { ZAddHostSchema, ZHostNameSchema } from "@/server/wire/pool";
 import { addHost, hostState, listHosts, removeHost, setHostMode } from "@/server/pool/hosts";
 import { closeAllHostConnections } from "@/server/pool/host-connections";
+import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
 
 const USAGE = `Usage: twinboot <command>
 
@@ -25,6 +26,8 @@ const USAGE = `Usage: twinboot <command>
   hypervisor list                                     list the pool's hosts, their state and capacity
   hypervisor drain NAME | enable NAME                 stop or resume placing new sessions on a host
   hypervisor remove NAME                              forget a host
+  hypervisor network [none|nat]                       show or set the network new VMs get: none, or an
+                                                      isolated NAT of their own (see the README)
   db migrate                                          apply database migrations (safe to repeat)
 
 Configuration comes from the environment (DATABASE_URL and the rest; see the README).`;
@@ -130,6 +133,13 @@ async function run(argv: string[]): Promise<void> {
       const name = ZHostNameSchema.parse(positionals[0] ?? values.name ?? "");
       await removeHost(name, { userId: null, byUser: false });
       return void console.log(`Removed hypervisor host ${name}.`);
+    }
+    case "hypervisor network": {
+      const wanted = positionals[0];
+      if (wanted === undefined) return void console.log(`New VMs get: ${await getVmNetwork()}`);
+      if (wanted !== "none" && wanted !== "nat") throw new UsageError(`The VM network is none or nat, not “${wanted}”.`);
+      await setVmNetwork(wanted, { userId: null, byUser: false });
+      return void console.log(`New VMs get: ${wanted}. Running ones keep theirs.`);
     }
     case "db migrate":
       await migrateDatabase();

@@ -1,13 +1,15 @@
 // The hypervisor pool and VM sessions against real hosts: the two network-namespace hosts that
 // scripts/test-pool.sh starts (npm test passes their description in TEST_POOL), each a real
 // sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { and, eq, inArray, notInArray } from "drizzle-orm";
+import { and, desc, eq, inArray, notInArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
-import { hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
+import { appSettings, auditEvents, hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
 import { InvalidInputError, NotFoundError } from "@/server/errors";
 import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
@@ -17,6 +19,7 @@ import { serialLogName, startSession } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { screenshotVm } from "@/server/testing/vm-screenshot";
+import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -41,9 +44,11 @@ const names = pool.map((h) => `${h.name}-${suffix}`);
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../e2e/screenshots");
 mkdirSync(SCREENSHOTS, { recursive: true });
 
-/** Starts a pool host's sshd again, as scripts/test-pool.sh did. */
+/** Starts a pool host's sshd again, as scripts/test-pool.sh did (under the subreaper tini). */
 function startSshd(host: PoolHost) {
-  execFileSync("ip", ["netns", "exec", host.netns, "/usr/sbin/sshd", "-f", host.sshdConfig, "-E", host.sshdConfig.replace(/sshd_config$/, "sshd.log")]);
+  rmSync(host.sshdPidFile, { force: true });
+  const log = host.sshdConfig.replace(/sshd_config$/, "sshd.log");
+  spawn("ip", ["netns", "exec", host.netns, "tini", "-s", "--", "/usr/sbin/sshd", "-D", "-f", host.sshdConfig, "-E", log], { detached: true, stdio: "ignore" }).unref();
 }
 
 async function row(name: string): Promise<HypervisorHost> {
@@ -131,11 +136,32 @@ describe("the hypervisor pool", () => {
   }, 60_000);
 });
 
-/** Linux key names for virsh send-key, for the few characters typed here. */
-function keyName(char: string): string {
-  if (/^[a-z0-9]$/.test(char)) return `KEY_${char.toUpperCase()}`;
-  const names: Record<string, string> = { " ": "KEY_SPACE", "/": "KEY_SLASH", "-": "KEY_MINUS", ".": "KEY_DOT", ";": "KEY_SEMICOLON", "\n": "KEY_ENTER" };
+/** Linux key names for virsh send-key (pressed together), for the few characters typed here. */
+function keysFor(char: string): string[] {
+  if (/^[a-z0-9]$/.test(char)) return [`KEY_${char.toUpperCase()}`];
+  if (/^[A-Z]$/.test(char)) return ["KEY_LEFTSHIFT", `KEY_${char}`];
+  const names: Record<string, string[]> = {
+    " ": ["KEY_SPACE"],
+    "/": ["KEY_SLASH"],
+    "-": ["KEY_MINUS"],
+    ".": ["KEY_DOT"],
+    ";": ["KEY_SEMICOLON"],
+    ":": ["KEY_LEFTSHIFT", "KEY_SEMICOLON"],
+    "\n": ["KEY_ENTER"],
+  };
   return names[char] ?? (() => { throw new Error(`no key for ${JSON.stringify(char)}`); })();
+}
+
+/** Types `text` on the VM's console (its VGA screen, where the fixture runs a root shell). */
+async function typeOnConsole(host: HypervisorHost, sessionId: string, text: string) {
+  for (const char of text) await virsh(host, ["send-key", `twinboot-${sessionId}`, ...keysFor(char)]);
+}
+
+/** Waits for the fixture's shell on the VM's console: the ready line in its serial log, and a moment. */
+async function guestReady(machineId: string, sessionId: string) {
+  const log = storePath(serialLogName(machineId, sessionId));
+  await vi.waitFor(() => expect(readFileSync(log, "utf8")).toContain("twinboot-fixture: ready"), { timeout: 180_000, interval: 1000 });
+  await new Promise((resolve) => setTimeout(resolve, 3000));
 }
 
 async function hostOf(session: Session): Promise<HypervisorHost> {
@@ -143,12 +169,15 @@ async function hostOf(session: Session): Promise<HypervisorHost> {
   return host!;
 }
 
-async function guestFileExists(image: string, file: string): Promise<boolean> {
-  const out = execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "is-file", file], {
+function guestfish(image: string, ...command: string[]): string {
+  return execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", ...command], {
     encoding: "utf8",
     env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
   });
-  return out.trim() === "true";
+}
+
+async function guestFileExists(image: string, file: string): Promise<boolean> {
+  return guestfish(image, "is-file", file).trim() === "true";
 }
 
 describe("sessions on the pool", () => {
@@ -177,11 +206,9 @@ describe("sessions on the pool", () => {
     expect(xml).toMatch(/<graphics type='vnc' socket='[^']+\/\.vnc\/[0-9a-f-]{36}\.sock'/);
     expect(xml).not.toMatch(/<graphics[^>]*port=/);
 
-    const log = storePath(serialLogName(machineId, running.id));
-    await vi.waitFor(() => expect(readFileSync(log, "utf8")).toContain("twinboot-fixture: ready"), { timeout: 180_000, interval: 1000 });
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await guestReady(machineId, running.id);
     const host = await hostOf(running);
-    for (const char of "touch /home/alice/from-session; sync\n") await virsh(host, ["send-key", `twinboot-${running.id}`, keyName(char)]);
+    await typeOnConsole(host, running.id, "touch /home/alice/from-session; sync\n");
     await new Promise((resolve) => setTimeout(resolve, 5000));
     // The guest's VGA console, through virsh over SSH: the shell and the command typed into it.
     const screen = await screenshotVm(host, running.id, path.join(SCREENSHOTS, "vm-console-shell.png"));
@@ -299,6 +326,49 @@ describe("sessions on the pool", () => {
       for (const name of names) await checkHostHealth(await row(name));
     }
   }, 300_000);
+
+  it("gives VMs no network by default, and an isolated NAT of their own when the admin enables it", async () => {
+    const plain = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    expect(plain.network).toBe("none");
+    expect(await virsh(await hostOf(plain), ["domiflist", `twinboot-${plain.id}`])).not.toMatch(/user|network|bridge/);
+    await (await finishSession({ userId: owner.id, sessionId: plain.id, mode: "discard", shutdownTimeoutMs: 1000 })).done;
+
+    // A web server on this machine, reached from the guest the way the internet would be: out
+    // through the NAT, from the host's own network (its veth, 10.77.N.1 as the host sees it).
+    const requests: string[] = [];
+    const web = createServer((req, res) => {
+      requests.push(req.url ?? "");
+      res.end("hello from outside\n");
+    });
+    await new Promise<void>((resolve) => web.listen(0, "0.0.0.0", resolve));
+    const port = (web.address() as AddressInfo).port;
+    // The setting: one row, each change audited (only this file starts VMs, so none races it).
+    await setVmNetwork("nat", actor);
+    await setVmNetwork("nat", actor);
+    expect(await getVmNetwork()).toBe("nat");
+    expect(await db().select().from(appSettings)).toHaveLength(1);
+    const [audited] = await db().select().from(auditEvents).where(eq(auditEvents.action, "vm_network_changed")).orderBy(desc(auditEvents.at)).limit(1);
+    expect(audited!.detail).toEqual({ vmNetwork: "nat" });
+    try {
+      const running = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+      expect(running).toMatchObject({ state: "running", network: "nat" });
+      const host = await hostOf(running);
+      expect(await virsh(host, ["domiflist", `twinboot-${running.id}`])).toMatch(/user\s+-\s+e1000/);
+      await guestReady(machineId, running.id);
+      const outside = host.sshHost.replace(/\.2$/, ".1");
+      await typeOnConsole(host, running.id, "ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; ip route add default via 10.0.2.2\n");
+      await typeOnConsole(host, running.id, `wget -q -O /root/from-net http://${outside}:${port}/hello; sync\n`);
+      await vi.waitFor(() => expect(requests).toContain("/hello"), { timeout: 30_000, interval: 500 }).finally(() =>
+        screenshotVm(host, running.id, path.join(SCREENSHOTS, "vm-console-nat.png")),
+      );
+      const saved = await (await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 })).done;
+      expect(saved.state).toBe("saved");
+      expect(guestfish(storePath(imageFileName(machineId, saved.savedImageId!)), "cat", "/root/from-net").trimEnd()).toBe("hello from outside");
+    } finally {
+      await setVmNetwork("none", actor);
+      web.close();
+    }
+  }, 400_000);
 
   it("finishes only the user's own sessions", async () => {
     const stranger = await createTestUser();

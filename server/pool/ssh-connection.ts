@@ -2,7 +2,7 @@
 // at registration, on every connection; keepalive notices a host that went away. Commands are
 // given as argument arrays and quoted for the remote shell here, never assembled by callers.
 import { createHash } from "node:crypto";
-import { Client } from "ssh2";
+import { Client, type ClientChannel } from "ssh2";
 
 export interface SshTarget {
   host: string;
@@ -140,6 +140,21 @@ export class SshConnection {
           resolve({ code, stdout: output.toString("utf8"), output, stderr: Buffer.concat(stderr).toString("utf8") });
         });
         channel.end(stdin);
+      });
+    });
+  }
+
+  /**
+   * A stream to a UNIX socket on the host (OpenSSH's streamlocal forwarding): how a VM's VNC
+   * socket is reached without any TCP port on the host.
+   */
+  openUnixSocket(socketPath: string): Promise<ClientChannel> {
+    const where = describeTarget(this.target);
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new SshError(`The SSH connection to ${where} is closed.`));
+      this.client.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
+        if (error) return reject(new SshError(`Cannot open ${socketPath} on ${where}: ${error.message}.`));
+        resolve(channel);
       });
     });
   }

@@ -21,7 +21,7 @@ const base: DomainSpec = {
   diskPath: "/srv/twinboot/images/m/.session-x.qcow2",
   vncSocketPath: "/srv/twinboot/run/x.vnc",
   serialLogPath: "/srv/twinboot/run/x.log",
-  network: null,
+  network: "none",
 };
 
 function validate(xml: string) {
@@ -36,8 +36,8 @@ describe("a session's domain", () => {
   for (const firmware of ["bios", "uefi"] as const) {
     for (const vmType of ["compatible", "fast"] as const) {
       for (const kvm of [false, true]) {
-        for (const network of [null, "twinboot-isolated"]) {
-          it(`is valid libvirt XML: ${firmware}, ${vmType}, ${kvm ? "KVM" : "TCG"}, ${network ? "isolated network" : "no network"}`, () => {
+        for (const network of ["none", "nat"] as const) {
+          it(`is valid libvirt XML: ${firmware}, ${vmType}, ${kvm ? "KVM" : "TCG"}, ${network === "nat" ? "NAT network" : "no network"}`, () => {
             expect(validate(sessionDomainXml({ ...base, firmware, vmType, kvm, network }))).toMatch(/^0 .*validates/);
           });
         }
@@ -53,11 +53,11 @@ describe("a session's domain", () => {
   });
 
   it("uses SATA and e1000 when compatible, virtio when fast, TCG without KVM, OVMF for UEFI", () => {
-    const compatible = sessionDomainXml({ ...base, network: "n" });
+    const compatible = sessionDomainXml({ ...base, network: "nat" });
     expect(compatible).toContain("<target dev='sda' bus='sata'/>");
-    expect(compatible).toContain("<model type='e1000'/>");
+    expect(compatible).toContain("<interface type='user'>\n      <model type='e1000'/>");
     expect(compatible).toContain("<domain type='qemu'>");
-    const fast = sessionDomainXml({ ...base, vmType: "fast", kvm: true, firmware: "uefi", network: "n" });
+    const fast = sessionDomainXml({ ...base, vmType: "fast", kvm: true, firmware: "uefi", network: "nat" });
     expect(fast).toContain("<target dev='vda' bus='virtio'/>");
     expect(fast).toContain("<model type='virtio'/>");
     expect(fast).toContain("<domain type='kvm'>");

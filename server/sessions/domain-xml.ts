@@ -2,7 +2,9 @@
 // source had, memory and vCPUs from its profile within what the host has room for, and the VM
 // type the user chose — compatible (SATA, e1000, VGA: any OS boots) or fast (virtio disk and
 // network, for guests that have the drivers). The screen is served by VNC on a UNIX socket on the
-// host only; there is no network unless the administrator enabled the isolated one.
+// host only; there is no network unless the administrator enabled the NAT one
+// (server/settings/vm-network.ts).
+import type { VmNetwork } from "@/db/schema-enums";
 import type { TMachineProfile } from "@/server/wire/agent";
 
 export const VM_TYPES = ["compatible", "fast"] as const;
@@ -42,8 +44,8 @@ export interface DomainSpec {
   vncSocketPath: string;
   /** Where the guest's first serial port is written: boot messages, for diagnosing a VM that does not come up. */
   serialLogPath: string;
-  /** A libvirt network for the isolated NAT network, or null for no network at all. */
-  network: string | null;
+  /** No NIC at all, or one behind a NAT of the VM's own (QEMU user-mode networking). */
+  network: VmNetwork;
 }
 
 export function domainName(sessionId: string): string {
@@ -57,12 +59,12 @@ function xml(value: string): string {
 export function sessionDomainXml(spec: DomainSpec): string {
   const fast = spec.vmType === "fast";
   const disk = fast ? { dev: "vda", bus: "virtio" } : { dev: "sda", bus: "sata" };
-  const network = spec.network
-    ? `    <interface type='network'>
-      <source network='${xml(spec.network)}'/>
+  const network =
+    spec.network === "nat"
+      ? `    <interface type='user'>
       <model type='${fast ? "virtio" : "e1000"}'/>
     </interface>\n`
-    : "";
+      : "";
   return `<domain type='${spec.kvm ? "kvm" : "qemu"}'>
   <name>${domainName(spec.sessionId)}</name>
   <uuid>${xml(spec.sessionId)}</uuid>

@@ -11,6 +11,7 @@ import { ensureStoreDir, imageFileName, storePath } from "@/server/images/store"
 import { placeVm, type HostLoad } from "@/server/pool/placement";
 import { runOnHost } from "@/server/pool/host-connections";
 import { virsh } from "@/server/pool/virsh";
+import { getVmNetwork } from "@/server/settings/vm-network";
 import { ZMachineProfileSchema } from "@/server/wire/agent";
 import { sessionDomainXml, sessionVmSize, type VmType } from "./domain-xml";
 import { LIVE_STATES, moveSession } from "./session-state";
@@ -83,7 +84,8 @@ async function provision(session: Session, image: { file: string; profile: unkno
       endedAt: new Date(),
     });
   }
-  await moveSession(session.id, "provisioning", { hostId: host.id, cpus: size.cpus, memoryBytes: size.memoryBytes, overlayFile, vncSocketPath });
+  const network = await getVmNetwork();
+  await moveSession(session.id, "provisioning", { hostId: host.id, cpus: size.cpus, memoryBytes: size.memoryBytes, overlayFile, vncSocketPath, network });
   try {
     // Made by the host's own user, so its QEMU owns what it writes; the backing file is named
     // relative to the folder both share.
@@ -101,7 +103,7 @@ async function provision(session: Session, image: { file: string; profile: unkno
       diskPath: storePath(overlayFile),
       vncSocketPath,
       serialLogPath: storePath(serialLogName(session.machineId, session.id)),
-      network: null,
+      network,
     });
     await virsh(host, ["create", "/dev/stdin"], { stdin: domain });
     return await moveSession(session.id, "running", { runningAt: new Date() });

@@ -223,6 +223,13 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "admin.removeHost": async (a) => {
     await expectCode(a.caller.admin.removeHost({ name: "any-host" }), "FORBIDDEN");
   },
+  "admin.vmNetwork": async (a) => {
+    await expectCode(a.caller.admin.vmNetwork(), "FORBIDDEN");
+  },
+  "admin.setVmNetwork": async (a) => {
+    await expectCode(a.caller.admin.setVmNetwork({ vmNetwork: "nat" }), "FORBIDDEN");
+    expect(await db().select().from(auditEvents).where(and(eq(auditEvents.userId, a.id), eq(auditEvents.action, "vm_network_changed")))).toEqual([]);
+  },
 };
 
 describe("authorization: every procedure is scoped to the signed-in user", () => {

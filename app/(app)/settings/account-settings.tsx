@@ -324,6 +324,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   hypervisor_added: "Hypervisor host added",
   hypervisor_mode_changed: "Hypervisor host enabled or drained",
   hypervisor_removed: "Hypervisor host removed",
+  vm_network_changed: "VM network changed",
 };
 
 function ActivityCard() {

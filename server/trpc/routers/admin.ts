@@ -1,6 +1,8 @@
-// Administration, for users with the admin role: users, and the hypervisor pool.
+// Administration, for users with the admin role: users, the hypervisor pool, the VMs' network.
 import { z } from "zod";
+import { vmNetwork } from "@/db/schema-enums";
 import { addHost, hostState, listHosts, removeHost, setHostMode } from "@/server/pool/hosts";
+import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
 import { listUsers } from "@/server/users/users";
 import { ZAddHostSchema, ZHostNameSchema } from "@/server/wire/pool";
 import { adminProcedure, router } from "../init";
@@ -17,4 +19,8 @@ export const adminRouter = router({
   removeHost: adminProcedure
     .input(z.object({ name: ZHostNameSchema }))
     .mutation(({ ctx, input }) => removeHost(input.name, { userId: ctx.user.id, meta: ctx.meta })),
+  vmNetwork: adminProcedure.query(() => getVmNetwork()),
+  setVmNetwork: adminProcedure
+    .input(z.object({ vmNetwork: z.enum(vmNetwork, { message: "The VM network is none or nat." }) }))
+    .mutation(({ ctx, input }) => setVmNetwork(input.vmNetwork, { userId: ctx.user.id, meta: ctx.meta })),
 });

@@ -1,10 +1,11 @@
 "use client";
 // The hypervisor pool for administrators: each host's state, capacity and pinned SSH host key,
-// drain / enable / remove, and a form to add a host.
+// drain / enable / remove, a form to add a host, and the VMs' network.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState, type FormEvent } from "react";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Field, Notice, PageTitle } from "../../../_components/ui";
+import { VmNetworkCard } from "./vm-network";
 
 const STATE_STYLES = {
   enabled: "bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200",
@@ -78,6 +79,7 @@ export function HostPool() {
         </ul>
       </Card>
       <AddHostForm onAdded={refresh} />
+      <VmNetworkCard />
     </div>
   );
 }

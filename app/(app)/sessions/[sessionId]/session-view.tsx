@@ -92,6 +92,8 @@ export function SessionView({ sessionId }: { sessionId: string }) {
             {s.vmType === "fast" ? "Fast (virtio)" : "Compatible (SATA, e1000)"}
             {s.cpus ? `, ${s.cpus} vCPU, ${Math.round((s.memoryBytes ?? 0) / 2 ** 20)} MiB` : ""}
           </dd>
+          <dt>Network</dt>
+          <dd>{s.network === "nat" ? "Isolated NAT: out only" : "None"}</dd>
           <dt>{s.endedAt ? "Ran for" : "Running for"}</dt>
           <dd>{s.runningAt ? elapsed(s.runningAt, s.endedAt ?? now) : "not started"}</dd>
         </dl>
