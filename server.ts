@@ -13,7 +13,8 @@ import { startHealthChecks } from "./server/pool/hosts";
 import { startIdleSweep } from "./server/sessions/auto-finish";
 import { reconcileAllHosts } from "./server/sessions/reconcile";
 import { routeExtentStream } from "./server/agent-api/extent-stream-route";
-import { refuseUpgrade, routeUpgrade } from "./server/http/upgrade-routes";
+import { CONSOLE_PATH, handleConsoleUpgrade } from "./server/console/relay";
+import { refuseUpgrade, registerUpgradeRoute, routeUpgrade } from "./server/http/upgrade-routes";
 import { CLIENT_IP_HEADER } from "./server/request-meta";
 
 
@@ -63,6 +64,7 @@ const server = createServer((req, res) => {
   void handle(req, res);
 });
 
+registerUpgradeRoute(CONSOLE_PATH, handleConsoleUpgrade);
 server.on("upgrade", (req, socket, head) => {
   req.headers[CLIENT_IP_HEADER] = clientIp(req, config.TRUST_PROXY);
   if (routeUpgrade(req, socket, head)) return;

@@ -27,8 +27,10 @@ describe("migrations", () => {
       const tables = await client<{ table_name: string }[]>`
         select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
       expect(tables.map((t) => t.table_name)).toEqual([
+        "app_settings",
         "audit_events",
         "auth_sessions",
+        "console_tickets",
         "hypervisor_hosts",
         "image_uploads",
         "images",

@@ -321,3 +321,25 @@ export const appSettings = pgTable(
   },
   (t) => [check("app_settings_one_row", sql`${t.id}`)],
 );
+
+/**
+ * A one-time ticket that opens a session's console (server/console): 256 random bits given to
+ * the browser, stored only as a SHA-256 hash, bound to the user and the session, valid for 60 s.
+ */
+export const consoleTickets = pgTable(
+  "console_tickets",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tokenHash: text("token_hash").notNull(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("console_tickets_token_hash_idx").on(t.tokenHash), index("console_tickets_expires_idx").on(t.expiresAt)],
+);

@@ -2,6 +2,7 @@
 // sees its pinned host key and capacity, drains it and removes it; a user cannot see the page.
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { getVmNetwork } from "@/server/settings/vm-network";
 import { createTestUser } from "@/server/testing/accounts";
 import { errorNotice, expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
 
@@ -58,6 +59,17 @@ describe("the hypervisor pool page", () => {
     page.once("dialog", (dialog) => void dialog.accept());
     await entry.getByRole("button", { name: "Remove" }).click();
     await expect.poll(() => page.getByRole("listitem").filter({ hasText: name }).count()).toBe(0);
+
+    // The VMs' network: none until the admin chooses the isolated NAT (and back).
+    const none = page.getByRole("radio", { name: /^No network/ });
+    const nat = page.getByRole("radio", { name: /^Isolated NAT/ });
+    await expect.poll(() => none.isChecked()).toBe(true);
+    await nat.click();
+    await expect.poll(() => getVmNetwork()).toBe("nat");
+    expect(await page.getByText(/10\.0\.2\.2, leads to the host's own loopback/).count()).toBe(1);
+    await screenshot(page, "hosts-vm-network-desktop");
+    await none.click();
+    await expect.poll(() => getVmNetwork()).toBe("none");
     await context.close();
   });
 

@@ -8,6 +8,7 @@ import { env, usesSecureCookies } from "@/server/env";
 import { requestMeta } from "@/server/request-meta";
 import { ZSignInRequestSchema } from "@/server/wire/account";
 import { revokeAuthSession, touchAuthSession } from "./auth-session";
+import { cookieName } from "./cookie-names";
 import { signInWithPassword, type SignInFailure } from "./sign-in";
 
 declare module "next-auth" {
@@ -43,15 +44,11 @@ class SignInRefused extends CredentialsSignin {
 }
 
 function cookieConfig() {
-  const secure = usesSecureCookies();
-  // __Host- cookies must be Secure, have Path=/ and no Domain: the browser then refuses to let a
-  // sibling subdomain or plain-http page set or shadow them.
-  const prefix = secure ? "__Host-" : "";
-  const options = { httpOnly: true, sameSite: "lax" as const, path: "/", secure };
+  const options = { httpOnly: true, sameSite: "lax" as const, path: "/", secure: usesSecureCookies() };
   return {
-    sessionToken: { name: `${prefix}twinboot.session`, options },
-    csrfToken: { name: `${prefix}twinboot.csrf`, options },
-    callbackUrl: { name: `${prefix}twinboot.callback`, options },
+    sessionToken: { name: cookieName("session"), options },
+    csrfToken: { name: cookieName("csrf"), options },
+    callbackUrl: { name: cookieName("callback"), options },
   };
 }
 

@@ -20,6 +20,6 @@ export function routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   return true;
 }
 
-export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 404, reason: string): void {
+export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 404 | 409 | 429 | 500 | 502, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
 }

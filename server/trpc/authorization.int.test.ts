@@ -5,7 +5,7 @@ import { TRPCError } from "@trpc/server";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { auditEvents, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
+import { auditEvents, consoleTickets, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -193,6 +193,13 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
   "sessions.finish": async (a, v) => {
     await expectCode(a.caller.sessions.finish({ sessionId: v.session.id, mode: "discard" }), "NOT_FOUND");
     expect((await db().select().from(sessions).where(eq(sessions.id, v.session.id)))[0]!.state).toBe("failed");
+  },
+  "sessions.consoleTicket": async (a, v) => {
+    await db().update(sessions).set({ state: "running" }).where(eq(sessions.id, v.session.id));
+    await expectCode(a.caller.sessions.consoleTicket({ sessionId: v.session.id }), "NOT_FOUND");
+    await db().update(sessions).set({ state: "failed" }).where(eq(sessions.id, v.session.id));
+    await expectCode(a.caller.sessions.consoleTicket({ sessionId: a.session.id }), "CONFLICT");
+    expect(await db().select().from(consoleTickets).where(eq(consoleTickets.userId, a.id))).toEqual([]);
   },
   "sessions.preferences": async (a, v) => {
     await db().update(users).set({ idleTimeoutMinutes: 15 }).where(eq(users.id, v.id));

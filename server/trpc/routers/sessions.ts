@@ -1,4 +1,5 @@
 // VM sessions: start one from an image, follow it, finish it. Every call is scoped to the user.
+import { issueConsoleTicket } from "@/server/console/tickets";
 import { env } from "@/server/env";
 import { finishSession } from "@/server/sessions/finish-session";
 import { getSessionPreferences, setSessionPreferences } from "@/server/sessions/session-preferences";
@@ -13,6 +14,8 @@ export const sessionsRouter = router({
   preferences: protectedProcedure.query(({ ctx }) => getSessionPreferences(ctx.user.id)),
   setPreferences: protectedProcedure.input(ZSessionPreferencesSchema).mutation(({ ctx, input }) => setSessionPreferences(ctx.user.id, input)),
   get: protectedProcedure.input(ZSessionIdSchema).query(({ ctx, input }) => getSessionOrThrow(ctx.user.id, input.sessionId)),
+  /** A one-time ticket (60 s) that opens this session's console: server/console/relay.ts. */
+  consoleTicket: protectedProcedure.input(ZSessionIdSchema).mutation(({ ctx, input }) => issueConsoleTicket(ctx.user.id, input.sessionId)),
   start: protectedProcedure.input(ZStartSessionSchema).mutation(async ({ ctx, input }) => {
     const { session } = await startSession({ userId: ctx.user.id, imageId: input.imageId, vmType: input.vmType });
     return { sessionId: session.id };
