@@ -15,29 +15,25 @@
 // change what is measured: the VM does not need to boot.
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { chmodSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { closeDb, db } from "@/db/client";
-import { hypervisorHosts, images, type HypervisorHost } from "@/db/schema";
+import { hypervisorHosts, type HypervisorHost } from "@/db/schema";
 import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
-import { closeAllHostConnections, connectionTo, runOnHost } from "@/server/pool/host-connections";
-import { addHost, removeHost } from "@/server/pool/hosts";
+import { connectionTo, runOnHost } from "@/server/pool/host-connections";
 import { virsh } from "@/server/pool/virsh";
 import { domainName, sessionDomainXml } from "@/server/sessions/domain-xml";
 import { finishSession } from "@/server/sessions/finish-session";
 import { startSession, vncSocketName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
+import { recordBaseImage } from "@/server/testing/fixture-image";
+import { setUpBenchHost } from "./bench-pool";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const SIZES_GIB = [1, 16] as const;
 const REPEATS = 5;
-const root = path.resolve(import.meta.dirname, "..");
-const work = process.env.BENCH_WORK_DIR!;
-const poolDir = path.join(work, "pool");
-const actor = { userId: null, byUser: false };
 
 const log = (line: string) => console.log(line);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
@@ -86,20 +82,7 @@ async function addFilledImage(machineId: string, gib: number): Promise<string> {
   const writes = Array.from({ length: gib }, (_, i) => ["-c", `write -q -P ${0x11 + (i % 200)} ${i}G 1G`]).flat();
   execFileSync("qemu-io", ["-f", "qcow2", ...writes, storePath(file)]);
   chmodSync(storePath(file), 0o444);
-  const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: gib * GiB, cpus: 1, memoryBytes: GiB, nics: [] };
-  await db().insert(images).values({
-    id: imageId,
-    machineId,
-    kind: "base",
-    origin: "agent",
-    file,
-    virtualSize: gib * GiB,
-    bytesStored: statSync(storePath(file)).size,
-    profile,
-    takenAt: new Date(),
-    inspectionState: "done",
-    inspection: { os: null, filesystems: [] },
-  });
+  await recordBaseImage({ machineId, imageId, file, virtualSize: gib * GiB, bytesStored: statSync(storePath(file)).size });
   return imageId;
 }
 
@@ -176,15 +159,7 @@ async function timeSave(userId: string, imageId: string, mode: "incremental" | "
 }
 
 async function main() {
-  chmodSync(work, 0o711); // the host's user reaches the store through it
-  mkdirSync(poolDir);
-  execFileSync("bash", [path.join(root, "scripts/test-pool.sh"), "up", poolDir, "1", "9"], { stdio: ["ignore", "ignore", "inherit"] });
-  const store = process.env.IMAGE_STORE_DIR!;
-  mkdirSync(store, { recursive: true });
-  execFileSync("chgrp", ["twinboot-store", store]);
-  chmodSync(store, 0o2750);
-  const [poolHost] = (JSON.parse(readFileSync(path.join(poolDir, "pool.json"), "utf8")) as { hosts: { ssh: string; key: string; libvirtUri: string }[] }).hosts;
-  const registered = await addHost({ name: "bench-host", ssh: poolHost!.ssh, privateKey: readFileSync(poolHost!.key, "utf8"), libvirtUri: poolHost!.libvirtUri }, actor);
+  const { host: hostRecord, tearDown } = await setUpBenchHost();
   try {
     const owner = await createTestUser();
     const { machine } = await createMachine({ ownerId: owner.id, name: "bench" }, undefined, false);
@@ -194,7 +169,6 @@ async function main() {
       log(`Writing a ${gib} GiB image of non-zero data…`);
       imageIds[gib] = await addFilledImage(machine.id, gib);
     }
-    const hostRecord = await hostOf(registered.id);
 
     const start: Record<number, number[]> = { 1: [], 16: [] };
     const restore: Record<number, number[]> = { 1: [], 16: [] };
@@ -238,9 +212,7 @@ async function main() {
     };
     console.log(JSON.stringify(result));
   } finally {
-    await removeHost("bench-host", actor).catch(() => undefined);
-    closeAllHostConnections();
-    execFileSync("bash", [path.join(root, "scripts/test-pool.sh"), "down", poolDir], { stdio: "ignore" });
+    await tearDown();
     await closeDb();
   }
 }

@@ -257,7 +257,11 @@ export const hypervisorHosts = pgTable(
     kvm: boolean("kvm").notNull().default(false),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex("hypervisor_hosts_name_idx").on(t.name)],
+  (t) => [
+    uniqueIndex("hypervisor_hosts_name_idx").on(t.name),
+    // One libvirt, one record (server/pool/hosts.ts).
+    uniqueIndex("hypervisor_hosts_target_idx").on(t.sshHost, t.sshPort, t.sshUser, t.libvirtUri),
+  ],
 );
 export type HypervisorHost = typeof hypervisorHosts.$inferSelect;
 

@@ -2,32 +2,22 @@
 // follows it from request to running (host, size, time), and Finish → Save as incremental makes
 // a new image whose parent is the one the session started from; the usage page counts it. On the
 // phone, the user makes Discard their default in Settings and signs out: the VM is discarded.
-import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions, users } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
-import { closeAllHostConnections } from "@/server/pool/host-connections";
-import { addHost, removeHost } from "@/server/pool/hosts";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
+import { usePoolHost } from "./pool-host";
 
-const poolFile = process.env.TEST_POOL;
-if (!poolFile) throw new Error("TEST_POOL is not set: run the tests with npm test, which starts the test pool.");
-const [poolHost] = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: { ssh: string; key: string; libvirtUri: string }[] }).hosts;
-const hostName = `e2e-session-${Math.random().toString(36).slice(2, 8)}`;
+const hostName = usePoolHost("e2e-session");
 const browserPromise = launchChromium();
 
-beforeAll(async () => {
-  await addHost({ name: hostName, ssh: poolHost!.ssh, privateKey: readFileSync(poolHost!.key, "utf8"), libvirtUri: poolHost!.libvirtUri }, { userId: null, byUser: false });
-}, 60_000);
 
 afterAll(async () => {
   await (await browserPromise).close();
-  await removeHost(hostName, { userId: null, byUser: false }).catch(() => undefined);
-  closeAllHostConnections();
 });
 
 describe("a session started from the timeline", () => {
@@ -57,6 +47,8 @@ describe("a session started from the timeline", () => {
       await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
       const status = page.getByRole("status");
       await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Running");
+      // The VM's screen opens over the page (e2e/console.spec.ts); its ✕ shows the details.
+      await page.getByRole("button", { name: "Session details" }).click();
       expect(await page.getByText(hostName).count()).toBe(1);
       expect(await page.getByText(kind === "desktop" ? /Fast \(virtio\), 1 vCPU, 1024 MiB/ : /Compatible \(SATA, e1000\), 1 vCPU, 1024 MiB/).count()).toBe(1);
       await expectNoHorizontalOverflow(page);

@@ -3,24 +3,19 @@
 // process starts in its place: the session is still there, running, and the interrupted finish is
 // carried on to a saved image — the user just keeps the page open.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
-import { closeAllHostConnections } from "@/server/pool/host-connections";
-import { addHost, removeHost } from "@/server/pool/hosts";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { launchChromium, screenshot, signIn, VIEWPORTS } from "./support";
+import { usePoolHost } from "./pool-host";
 
-const poolFile = process.env.TEST_POOL;
-if (!poolFile) throw new Error("TEST_POOL is not set: run the tests with npm test, which starts the test pool.");
-const [poolHost] = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: { ssh: string; key: string; libvirtUri: string }[] }).hosts;
-const hostName = `e2e-restart-${Math.random().toString(36).slice(2, 8)}`;
+usePoolHost("e2e-restart");
 const root = path.resolve(import.meta.dirname, "..");
 const browserPromise = launchChromium();
 
@@ -61,15 +56,10 @@ async function kill(server: ServerProcess, signal: NodeJS.Signals) {
 
 let server: ServerProcess | null = null;
 
-beforeAll(async () => {
-  await addHost({ name: hostName, ssh: poolHost!.ssh, privateKey: readFileSync(poolHost!.key, "utf8"), libvirtUri: poolHost!.libvirtUri }, { userId: null, byUser: false });
-}, 60_000);
 
 afterAll(async () => {
   if (server) await kill(server, "SIGTERM").catch(() => undefined);
   await (await browserPromise).close();
-  await removeHost(hostName, { userId: null, byUser: false }).catch(() => undefined);
-  closeAllHostConnections();
 });
 
 describe("a server killed while a session runs", () => {
@@ -97,6 +87,7 @@ describe("a server killed while a session runs", () => {
     server = await startServer(port);
     await page.reload();
     await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe("Running");
+    await page.getByRole("button", { name: "Session details" }).click();
     expect((await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!.state).toBe("running");
     await screenshot(page, "session-after-server-restart");
 

@@ -36,11 +36,12 @@ export AUTH_SECRET="$(random_secret 33)" DATA_ENCRYPTION_KEY="$(random_secret 32
 export IMAGE_STORE_DIR="$WORK/images" BENCH_WORK_DIR="$WORK"
 # Inspection would compete with the measured work for the two cores.
 export INSPECTION_WORKER=false
-if [ "$NAME" = session ]; then
-  # Its VMs run on a host of scripts/test-pool.sh, whose user reaches the store through this group.
+if [ "$NAME" = session ] || [ "$NAME" = console ]; then
+  # Their VMs run on a host of scripts/test-pool.sh, whose user reaches the store through this group.
   getent group twinboot-store >/dev/null || groupadd --system twinboot-store
   export IMAGE_STORE_GROUP=twinboot-store VM_SHUTDOWN_SECONDS=5
 fi
+[ "$NAME" = console ] && ensure_debian_packages websockify
 node bin/twinboot.mjs db migrate >&2
 if [ ! -f .next/BUILD_ID ]; then npm run build --silent >"$WORK/build.log" 2>&1 || die "the build failed"; fi
 setsid node node_modules/.bin/tsx server.ts >"$WORK/server.log" 2>&1 < /dev/null &

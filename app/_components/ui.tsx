@@ -98,3 +98,32 @@ export function SecretBox({ children, label }: { children: ReactNode; label: str
     </pre>
   );
 }
+
+/** One choice of a radio group: its label, and a line on what it means. */
+export function RadioChoice({
+  name,
+  checked,
+  onChange,
+  label,
+  hint,
+  disabled,
+  className = "flex cursor-pointer gap-2 text-sm",
+}: {
+  name: string;
+  checked: boolean;
+  onChange: () => void;
+  label: ReactNode;
+  hint: ReactNode;
+  disabled?: boolean;
+  className?: string;
+}) {
+  return (
+    <label className={className}>
+      <input type="radio" name={name} checked={checked} disabled={disabled} onChange={onChange} className="mt-1" />
+      <span>
+        <span className="font-medium">{label}</span>
+        <span className="block text-xs text-slate-600 dark:text-slate-400">{hint}</span>
+      </span>
+    </label>
+  );
+}

@@ -86,8 +86,14 @@ function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: 
     else ws.terminate();
   };
 
-  // Browser → VM: pause reading the browser while the channel's window is full.
-  ws.on("message", (data: Buffer) => {
+  // Browser → VM: pause reading the browser while the channel's window is full. Text frames
+  // are the viewer's own round-trip probes ("ping <t>"), answered here, never sent to the VM.
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    if (!isBinary) {
+      const probe = data.toString("utf8");
+      if (/^ping [\d.]{1,32}$/.test(probe)) ws.send(`pong ${probe.slice(5)}`);
+      return;
+    }
     if (!channel.write(data)) {
       ws.pause();
       channel.once("drain", () => ws.resume());

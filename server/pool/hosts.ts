@@ -97,6 +97,19 @@ export async function addHost(
         `${input.ssh} presented the host key ${connection.fingerprint}, not the expected ${input.expectedFingerprint}. Nothing was added.`,
       );
     }
+    // One libvirt, one record: two would each take the other's VMs for strays.
+    const [same] = await db()
+      .select({ name: hypervisorHosts.name })
+      .from(hypervisorHosts)
+      .where(
+        and(
+          eq(hypervisorHosts.sshHost, target.host),
+          eq(hypervisorHosts.sshPort, target.port),
+          eq(hypervisorHosts.sshUser, target.username),
+          eq(hypervisorHosts.libvirtUri, libvirtUri),
+        ),
+      );
+    if (same) throw new ConflictError(`${input.ssh} (${libvirtUri}) is already in the pool as “${same.name}”.`);
     const { cpus, memoryBytes, kvm } = await probe(connection, libvirtUri).catch((error: unknown) => {
       throw new InvalidInputError(`${input.ssh} answers over SSH, but ${(error as Error).message}`);
     });
@@ -118,7 +131,8 @@ export async function addHost(
         })
         .onConflictDoNothing()
         .returning(hostColumns);
-      if (!host) throw new ConflictError(`There is already a hypervisor host called “${input.name}”.`);
+      // Added meanwhile by someone else, under this name or for this libvirt.
+      if (!host) throw new ConflictError(`“${input.name}”, or ${input.ssh} (${libvirtUri}), was just added by someone else.`);
       await recordAudit(tx, {
         userId: actor.userId,
         action: "hypervisor_added",

@@ -10,13 +10,14 @@ import { and, desc, eq, inArray, notInArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
 import { appSettings, auditEvents, hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
-import { InvalidInputError, NotFoundError } from "@/server/errors";
+import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
 import { finishSession } from "@/server/sessions/finish-session";
 import { reconcileHost } from "@/server/sessions/reconcile";
 import { serialLogName, startSession } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
+import { discardHostSessions } from "@/server/testing/discard-host-sessions";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { screenshotVm } from "@/server/testing/vm-screenshot";
 import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
@@ -63,9 +64,12 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const name of names) await removeHost(name, actor).catch(() => undefined);
+  // A failed test may leave VMs: discard them, so that the hosts can be removed (a stale record
+  // of a pool host would refuse the end-to-end tests' registration of it).
+  await discardHostSessions(names);
+  for (const name of names) await removeHost(name, actor);
   closeAllHostConnections();
-});
+}, 120_000);
 
 describe("the hypervisor pool", () => {
   it("pins each host's SSH key as ssh-keygen shows it, and reads its capacity from libvirt", async () => {
@@ -116,6 +120,12 @@ describe("the hypervisor pool", () => {
     await expect(failure).rejects.toBeInstanceOf(InvalidInputError);
     await expect(failure).rejects.toThrow(/presented the host key SHA256:\S+, not the expected SHA256:A+\. Nothing was added\./);
     expect(await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.name, `other-${suffix}`))).toEqual([]);
+  });
+
+  it("refuses to add a libvirt that is in the pool already, under another name", async () => {
+    const again = addHost({ name: `again-${suffix}`, ssh: pool[0]!.ssh, privateKey: readFileSync(pool[0]!.key, "utf8"), libvirtUri: pool[0]!.libvirtUri }, actor);
+    await expect(again).rejects.toBeInstanceOf(ConflictError);
+    await expect(again).rejects.toThrow(`is already in the pool as “${names[0]}”`);
   });
 
   it("marks a host down when its sshd stops, and up again when it is back; draining is kept apart", async () => {

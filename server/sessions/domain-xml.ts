@@ -97,6 +97,13 @@ ${network}    <controller type='usb' model='qemu-xhci'/>
       <source path='${xml(spec.serialLogPath)}'/>
       <target port='0'/>
     </serial>
+    <!-- The clipboard between the guest (with spice-vdagent) and the VNC viewer, both ways. -->
+    <channel type='qemu-vdagent'>
+      <source>
+        <clipboard copypaste='yes'/>
+      </source>
+      <target type='virtio' name='com.redhat.spice.0'/>
+    </channel>
     <graphics type='vnc' socket='${xml(spec.vncSocketPath)}'/>
     <video>
       <model type='vga'/>

@@ -16,9 +16,10 @@ import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
 import { virsh } from "@/server/pool/virsh";
 import { domainName } from "./domain-xml";
 import { resumeFinish } from "./finish-session";
-import { moveSession } from "./session-state";
+import { LIVE_STATES, moveSession } from "./session-state";
 
 const DOMAIN_PREFIX = "twinboot-";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function runningDomains(host: HypervisorHost): Promise<Set<string> | null> {
   try {
@@ -74,6 +75,16 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
       void resumeFinish(session, options.shutdownTimeoutMs);
       changes.push(`session ${session.id}: finishing resumed`);
     }
+  }
+  // A domain whose session is live on another host record is not a stray: the same libvirt
+  // must then be registered twice (addHost refuses that), and destroying it would kill a VM in use.
+  const elsewhere = domains.size === 0 ? [] : await db()
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(inArray(sessions.id, [...domains].map((name) => name.slice(DOMAIN_PREFIX.length)).filter((id) => UUID.test(id))), inArray(sessions.state, [...LIVE_STATES, "host_lost"])));
+  for (const { id } of elsewhere) {
+    domains.delete(domainName(id));
+    changes.push(`domain ${domainName(id)}: its session is live on another host record, left alone`);
   }
   for (const stray of domains) {
     await virsh(host, ["destroy", stray]).catch(() => undefined);

@@ -1,6 +1,8 @@
 // Test helpers that make real users and signed-in sessions in the test database.
 import { randomUUID } from "node:crypto";
+import { encode } from "@auth/core/jwt";
 import type { UserRole } from "@/db/schema";
+import { cookieName } from "@/server/auth/cookie-names";
 import { signInWithPassword } from "@/server/auth/sign-in";
 import { createTRPCContext, type SessionUser } from "@/server/trpc/init";
 import { createCaller } from "@/server/trpc/root";
@@ -27,4 +29,17 @@ export async function signedInCaller(account: { email: string; password: string 
   const sessionUser: SessionUser = { ...result.user, sessionId: result.sessionId };
   const caller = createCaller(createTRPCContext({ headers: requestHeaders(ip), user: sessionUser }));
   return { caller, sessionUser };
+}
+
+/**
+ * Signs in through the real sign-in path and returns the Cookie header a browser would then send:
+ * the Auth.js session cookie, encrypted with AUTH_SECRET as Auth.js does. For requests that do
+ * not come from a browser page (WebSocket clients in tests and benchmarks).
+ */
+export async function signedInCookie(account: { email: string; password: string }): Promise<{ cookie: string; sessionId: string }> {
+  const result = await signInWithPassword({ email: account.email, password: account.password }, { ip: "127.0.0.1", userAgent: "vitest" });
+  if (!result.ok) throw new Error(`test sign-in failed: ${result.failure.kind}`);
+  const name = cookieName("session");
+  const token = await encode({ token: { sub: result.user.id, sid: result.sessionId, email: result.user.email }, secret: env().AUTH_SECRET, salt: name });
+  return { cookie: `${name}=${token}`, sessionId: result.sessionId };
 }

@@ -17,19 +17,27 @@ export async function addFixtureImage(machineId: string): Promise<string> {
   const file = imageFileName(machineId, imageId);
   execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);
   chmodSync(storePath(file), 0o444);
-  const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: FIXTURE_BYTES, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
+  await recordBaseImage({ machineId, imageId, file, virtualSize: FIXTURE_BYTES });
+  return imageId;
+}
+
+/**
+ * Records a qcow2 file already in the store as a machine's base image, sent by its agent and
+ * already inspected (so the worker leaves it alone), from a one-vCPU, 1 GiB, BIOS machine.
+ */
+export async function recordBaseImage(image: { machineId: string; imageId: string; file: string; virtualSize: number; bytesStored?: number }) {
+  const profile = { firmware: "bios", partitionTable: "mbr", diskBytes: image.virtualSize, cpus: 1, memoryBytes: 1024 ** 3, nics: [] };
   await db().insert(images).values({
-    id: imageId,
-    machineId,
+    id: image.imageId,
+    machineId: image.machineId,
     kind: "base",
     origin: "agent",
-    file,
-    virtualSize: FIXTURE_BYTES,
-    bytesStored: 0,
+    file: image.file,
+    virtualSize: image.virtualSize,
+    bytesStored: image.bytesStored ?? 0,
     profile,
     takenAt: new Date(),
     inspectionState: "done",
     inspection: { os: null, filesystems: [] },
   });
-  return imageId;
 }

@@ -4,7 +4,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { IDLE_TIMEOUT_CHOICES, type TSessionPreferences } from "@/server/wire/sessions";
 import { errorMessage, useTRPC } from "../../_trpc/client";
-import { Card, Notice } from "../../_components/ui";
+import { Card, Notice, RadioChoice } from "../../_components/ui";
 
 const FINISH_MODES: { mode: TSessionPreferences["defaultFinishMode"]; label: string; hint: string }[] = [
   { mode: "incremental", label: "Save as incremental", hint: "A new point on the timeline, storing only what changed." },
@@ -60,20 +60,14 @@ export function VmPreferencesCard() {
         <fieldset className="space-y-2">
           <legend className="text-sm font-medium">When a VM is finished for you (idle, or you signed out of your last device)</legend>
           {FINISH_MODES.map((m) => (
-            <label key={m.mode} className="flex cursor-pointer gap-2 text-sm">
-              <input
-                type="radio"
-                name="default-finish-mode"
-                value={m.mode}
-                checked={current.defaultFinishMode === m.mode}
-                onChange={() => change({ defaultFinishMode: m.mode })}
-                className="mt-1"
-              />
-              <span>
-                <span className="font-medium">{m.label}</span>
-                <span className="block text-xs text-slate-600 dark:text-slate-400">{m.hint}</span>
-              </span>
-            </label>
+            <RadioChoice
+              key={m.mode}
+              name="default-finish-mode"
+              checked={current.defaultFinishMode === m.mode}
+              onChange={() => change({ defaultFinishMode: m.mode })}
+              label={m.label}
+              hint={m.hint}
+            />
           ))}
         </fieldset>
         {save.error ? <Notice kind="error">{errorMessage(save.error)}</Notice> : null}

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { VmNetwork } from "@/db/schema-enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
-import { Card, Notice } from "../../../_components/ui";
+import { Card, Notice, RadioChoice } from "../../../_components/ui";
 
 const CHOICES: { network: VmNetwork; label: string; hint: string }[] = [
   { network: "none", label: "No network", hint: "VMs have no network card. Nothing leaves them except their screen." },
@@ -31,21 +31,15 @@ export function VmNetworkCard() {
       <fieldset className="space-y-3">
         <legend className="mb-2 text-sm text-slate-600 dark:text-slate-400">Applies to VMs started from now on; running ones keep theirs.</legend>
         {CHOICES.map((choice) => (
-          <label key={choice.network} className="flex cursor-pointer gap-2 text-sm">
-            <input
-              type="radio"
-              name="vm-network"
-              value={choice.network}
-              checked={current.data === choice.network}
-              disabled={!current.data}
-              onChange={() => save.mutate({ vmNetwork: choice.network })}
-              className="mt-1"
-            />
-            <span>
-              <span className="font-medium">{choice.label}</span>
-              <span className="block text-xs text-slate-600 dark:text-slate-400">{choice.hint}</span>
-            </span>
-          </label>
+          <RadioChoice
+            key={choice.network}
+            name="vm-network"
+            checked={current.data === choice.network}
+            disabled={!current.data}
+            onChange={() => save.mutate({ vmNetwork: choice.network })}
+            label={choice.label}
+            hint={choice.hint}
+          />
         ))}
       </fieldset>
       {save.error ? <div className="mt-3"><Notice kind="error">{errorMessage(save.error)}</Notice></div> : null}

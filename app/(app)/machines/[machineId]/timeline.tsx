@@ -6,7 +6,7 @@ import { Fragment, useState } from "react";
 import type { ImageKind, InspectionState } from "@/db/schema-enums";
 import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
-import { Button, buttonClass, Card, Notice } from "../../../_components/ui";
+import { Button, buttonClass, Card, Notice, RadioChoice } from "../../../_components/ui";
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -212,16 +212,15 @@ function StartControls({ vmType, onVmType, pending, onStart }: { vmType: VmType;
       <legend className="text-sm font-medium">Start a VM from this image</legend>
       <div className="grid gap-2 sm:grid-cols-2">
         {VM_TYPES.map((t) => (
-          <label
+          <RadioChoice
             key={t.type}
+            name="vm-type"
+            checked={vmType === t.type}
+            onChange={() => onVmType(t.type)}
+            label={t.label}
+            hint={t.hint}
             className={`flex cursor-pointer gap-2 rounded-lg border p-2 text-sm ${vmType === t.type ? "border-brand-500 bg-white dark:bg-slate-900" : "border-slate-300 dark:border-slate-700"}`}
-          >
-            <input type="radio" name="vm-type" value={t.type} checked={vmType === t.type} onChange={() => onVmType(t.type)} className="mt-1" />
-            <span>
-              <span className="font-medium">{t.label}</span>
-              <span className="block text-xs text-slate-600 dark:text-slate-400">{t.hint}</span>
-            </span>
-          </label>
+          />
         ))}
       </div>
       <Button disabled={pending} onClick={onStart}>

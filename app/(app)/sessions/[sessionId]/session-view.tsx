@@ -1,12 +1,14 @@
 "use client";
 // One session, followed live: its state from request to saved, the host it runs on, how long it
-// has run, and Finish with the three choices. (The console arrives with the console issue.)
+// has run, and Finish with the three choices. While the VM runs, its screen covers the page
+// (console/console-viewer.tsx); closing it shows these details, and Finish… leads here too.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import type { FinishMode, SessionState } from "@/db/schema-enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Notice, PageTitle } from "../../../_components/ui";
+import { ConsoleViewer } from "./console/console-viewer";
 
 const STATE_TEXT: Record<SessionState, string> = {
   requested: "Requested: choosing a host…",
@@ -48,6 +50,8 @@ export function SessionView({ sessionId }: { sessionId: string }) {
   const finish = useMutation(
     trpc.sessions.finish.mutationOptions({ onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.sessions.get.queryKey({ sessionId }) }) }),
   );
+  // The screen opens by itself once the VM runs, unless the user closed it.
+  const [screen, setScreen] = useState<"auto" | "open" | "closed">("auto");
   const [now, setNow] = useState(() => new Date());
   useEffect(() => {
     const timer = setInterval(() => setNow(new Date()), 1000);
@@ -62,8 +66,21 @@ export function SessionView({ sessionId }: { sessionId: string }) {
   const canFinish = s.state === "running" || s.state === "host_lost" || s.state === "failed";
   const choices = neverStarted ? FINISH_CHOICES.filter((c) => c.mode === "discard") : FINISH_CHOICES;
 
+  const showScreen = s.state === "running" && screen !== "closed";
+
   return (
     <div className="space-y-6">
+      {showScreen ? (
+        <ConsoleViewer
+          sessionId={sessionId}
+          title={s.machineName}
+          onClose={() => setScreen("closed")}
+          onFinish={() => {
+            setScreen("closed");
+            requestAnimationFrame(() => document.getElementById("finish")?.scrollIntoView({ block: "center" }));
+          }}
+        />
+      ) : null}
       <PageTitle subtitle={<>{s.machineName}, {s.imageKind} image of {s.imageTakenAt.toLocaleString()}</>}>Session</PageTitle>
       <Card>
         <p className="text-lg font-semibold" role="status">
@@ -97,6 +114,11 @@ export function SessionView({ sessionId }: { sessionId: string }) {
           <dt>{s.endedAt ? "Ran for" : "Running for"}</dt>
           <dd>{s.runningAt ? elapsed(s.runningAt, s.endedAt ?? now) : "not started"}</dd>
         </dl>
+        {s.state === "running" && !showScreen ? (
+          <div className="mt-4">
+            <Button onClick={() => setScreen("open")}>Show the screen</Button>
+          </div>
+        ) : null}
         {s.state === "saved" && s.savedImageId ? (
           <p className="mt-4 text-sm">
             Saved as a new {s.finishMode} image. <Link className="font-medium text-brand-700 underline dark:text-brand-300" href={`/machines/${s.machineId}`}>See it on the timeline</Link>
@@ -104,7 +126,7 @@ export function SessionView({ sessionId }: { sessionId: string }) {
         ) : null}
       </Card>
       {canFinish ? (
-        <Card title="Finish">
+        <Card title={<span id="finish">Finish</span>}>
           {finish.error ? <Notice kind="error">{errorMessage(finish.error)}</Notice> : null}
           <ul className="grid gap-3 sm:grid-cols-3">
             {choices.map((choice) => (

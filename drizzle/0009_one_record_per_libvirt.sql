@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "hypervisor_hosts_target_idx" ON "hypervisor_hosts" USING btree ("ssh_host","ssh_port","ssh_user","libvirt_uri");

@@ -1,0 +1,154 @@
+// The console in Chromium, on a desktop and on a phone with touch: the session page opens the VM's
+// screen (noVNC through the relay over SSH) by itself; keys typed into the canvas — or, on the
+// phone, into the on-screen keyboard — reach the guest's shell, and what they did is in the saved
+// image (libguestfs); the Ctrl+Alt+Del button reaches the guest (the fixture reboots on it).
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { and, eq, gt } from "drizzle-orm";
+import type { Page, WebSocketRoute } from "playwright-core";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { db } from "@/db/client";
+import { consoleTickets, images, sessions } from "@/db/schema";
+import { imageFileName, storePath } from "@/server/images/store";
+import { createMachine } from "@/server/machines/machines";
+import { serialLogName } from "@/server/sessions/start-session";
+import { createTestUser } from "@/server/testing/accounts";
+import { addFixtureImage } from "@/server/testing/fixture-image";
+import { usePoolHost } from "./pool-host";
+import { launchChromium, newContext, SCREENSHOTS, signIn } from "./support";
+
+usePoolHost("e2e-console");
+const browserPromise = launchChromium();
+
+afterAll(async () => {
+  await (await browserPromise).close();
+});
+
+function serialLog(machineId: string, sessionId: string): string {
+  try {
+    return readFileSync(storePath(serialLogName(machineId, sessionId)), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Waits for the fixture's shell (its ready line in the serial log, `boots` times); shows the screen if it does not come. */
+async function guestShell(page: Page, machineId: string, sessionId: string, boots = 1) {
+  await vi
+    .waitFor(() => expect(serialLog(machineId, sessionId).split("twinboot-fixture: ready").length - 1).toBeGreaterThanOrEqual(boots), {
+      timeout: 180_000,
+      interval: 1000,
+    })
+    .catch(async (error: unknown) => {
+      await screenshot(page, "console-boot-timeout");
+      throw error;
+    });
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+}
+
+function guestFile(image: string, file: string): string {
+  return execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "cat", file], {
+    encoding: "utf8",
+    env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
+  }).trimEnd();
+}
+
+/** The viewport as the user sees it (the console is fixed to it; the page under it may be longer). */
+async function screenshot(page: Page, name: string) {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+}
+
+async function startFromTimeline(page: Page, machineId: string): Promise<string> {
+  await page.goto(`/machines/${machineId}`);
+  await page.getByRole("button", { name: /base/ }).click();
+  await page.getByRole("button", { name: "Start", exact: true }).click();
+  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+  const sessionId = page.url().split("/").at(-1)!;
+  await expect.poll(() => page.getByTestId("console-link").textContent(), { timeout: 120_000 }).toMatch(/^Connected/);
+  return sessionId;
+}
+
+async function saveIncremental(page: Page, sessionId: string): Promise<string> {
+  await page.getByRole("button", { name: "Finish…" }).click();
+  await page.getByRole("button", { name: "Save as incremental" }).click();
+  await expect.poll(() => page.getByRole("status").textContent(), { timeout: 90_000 }).toBe("Saved");
+  const [saved] = await db().select().from(sessions).where(eq(sessions.id, sessionId));
+  const [image] = await db().select().from(images).where(eq(images.id, saved!.savedImageId!));
+  return storePath(image!.file);
+}
+
+describe("the console", () => {
+  it("takes real key events on a desktop, and sends Ctrl+Alt+Del", async () => {
+    const user = await createTestUser();
+    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
+    const baseId = await addFixtureImage(machine.id);
+    const context = await newContext(await browserPromise, "desktop");
+    const page = await context.newPage();
+    await signIn(page, user);
+    await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+    const sessionId = await startFromTimeline(page, machine.id);
+    await guestShell(page, machine.id, sessionId);
+
+    await page.getByTestId("console-screen").locator("canvas").click();
+    // As a person types: Shift held for the shifted characters.
+    await page.keyboard.type("echo typed in the browser ");
+    await page.keyboard.press("Shift+Period");
+    await page.keyboard.type(" /root/from-browser; sync");
+    await page.keyboard.press("Enter");
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await screenshot(page, "console-desktop");
+    expect(await page.getByTestId("console-link").textContent()).toMatch(/^Connected\s*· \d+ ms$/);
+
+    // The fixture's init reboots on Ctrl+Alt+Del: a second boot shows in the serial log.
+    await page.getByRole("button", { name: "Ctrl+Alt+Del" }).click();
+    await guestShell(page, machine.id, sessionId, 2);
+
+    const image = await saveIncremental(page, sessionId);
+    expect(guestFile(image, "/root/from-browser")).toBe("typed in the browser");
+    expect(guestFile(storePath(imageFileName(machine.id, baseId)), "/etc/hostname")).toBe("office-pc");
+    await context.close();
+  }, 400_000);
+
+  it("takes the phone's on-screen keyboard, with touch", async () => {
+    const user = await createTestUser();
+    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
+    await addFixtureImage(machine.id);
+    const context = await newContext(await browserPromise, "phone");
+    const page = await context.newPage();
+    // The console's WebSockets pass through Playwright, which can drop one as a network would.
+    const consoles: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/api\/console$/, (ws) => {
+      consoles.push(ws);
+      ws.connectToServer();
+    });
+    await signIn(page, user);
+    await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+    const sessionId = await startFromTimeline(page, machine.id);
+    await guestShell(page, machine.id, sessionId);
+
+    await page.getByTestId("console-screen").locator("canvas").tap();
+    await page.getByRole("button", { name: "Keyboard" }).tap();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Type into the VM");
+    await page.keyboard.type("echo typed on a phone > /root/from-phone; sync");
+    await page.keyboard.press("Enter");
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await screenshot(page, "console-phone");
+    await page.setViewportSize({ width: 844, height: 390 });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await screenshot(page, "console-phone-landscape");
+
+    // A network blip: the connection drops; the viewer reconnects by itself, with a new ticket.
+    const blip = new Date();
+    const link = page.getByTestId("console-link");
+    await consoles.at(-1)!.close({ code: 4000, reason: "network blip" });
+    await expect.poll(() => link.textContent(), { timeout: 30_000 }).toMatch(/^Reconnecting/);
+    await expect.poll(() => link.textContent(), { timeout: 60_000 }).toMatch(/^Connected/);
+    const tickets = await db().select().from(consoleTickets).where(and(eq(consoleTickets.sessionId, sessionId), gt(consoleTickets.createdAt, blip)));
+    expect(tickets.length).toBeGreaterThan(0);
+
+    const image = await saveIncremental(page, sessionId);
+    expect(guestFile(image, "/root/from-phone")).toBe("typed on a phone");
+    await context.close();
+  }, 400_000);
+});
