@@ -70,7 +70,7 @@ describe("a session started from the timeline", () => {
         const [image] = await db().select().from(images).where(eq(images.id, saved!.savedImageId!));
         expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session" });
         await page.getByRole("link", { name: "See it on the timeline" }).click();
-        await expect.poll(() => page.getByText("from a session").count()).toBe(1);
+        await expect.poll(() => page.getByText("from a session").count(), { timeout: 10_000 }).toBe(1);
         // Both sessions ran (the phone's was discarded): usage counts them.
         await page.goto("/settings");
         await page.getByRole("link", { name: "Usage" }).click();

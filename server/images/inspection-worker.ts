@@ -19,7 +19,8 @@ export async function inspectNextImage(): Promise<boolean> {
       select id from ${images}
       where inspection_state = 'pending'
          or (inspection_state = 'running' and inspection_claimed_at < now() - make_interval(mins => ${STALE_CLAIM_MINUTES}))
-      order by created_at limit 1 for update skip locked
+      -- Newest first: the image a user just made is the one they are looking at.
+      order by created_at desc limit 1 for update skip locked
     )
     returning id, file`);
   const image = claimed[0];

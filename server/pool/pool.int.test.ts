@@ -9,7 +9,7 @@ import path from "node:path";
 import { and, desc, eq, inArray, notInArray } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { db } from "@/db/client";
-import { appSettings, auditEvents, hypervisorHosts, images, sessions, type HypervisorHost, type Session } from "@/db/schema";
+import { appSettings, auditEvents, hypervisorHosts, images, sessions, users, type HypervisorHost, type Session } from "@/db/schema";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
@@ -42,6 +42,8 @@ const pool = (JSON.parse(readFileSync(poolFile, "utf8")) as { hosts: PoolHost[] 
 const actor = { userId: null, byUser: false };
 const suffix = Math.random().toString(36).slice(2, 8);
 const names = pool.map((h) => `${h.name}-${suffix}`);
+/** Users made here, deleted at the end with their machines, images and sessions. */
+const madeUsers: string[] = [];
 const SCREENSHOTS = path.resolve(import.meta.dirname, "../../e2e/screenshots");
 mkdirSync(SCREENSHOTS, { recursive: true });
 
@@ -69,6 +71,8 @@ afterAll(async () => {
   await discardHostSessions(names);
   for (const name of names) await removeHost(name, actor);
   closeAllHostConnections();
+  // The images saved here would wait for inspection by the end-to-end tests' server.
+  await db().delete(users).where(inArray(users.id, madeUsers));
 }, 120_000);
 
 describe("the hypervisor pool", () => {
@@ -197,6 +201,7 @@ describe("sessions on the pool", () => {
 
   beforeAll(async () => {
     owner = await createTestUser();
+    madeUsers.push(owner.id);
     ({ machine: { id: machineId } } = await createMachine({ ownerId: owner.id, name: "Office PC" }, undefined, false));
     baseId = await addFixtureImage(machineId);
   }, 600_000);

@@ -3,8 +3,8 @@
 // (no host): finishing goes straight to saving, which is what this is about; the VM side of
 // finishing is tested on the real pool (server/pool/pool.int.test.ts).
 import { existsSync } from "node:fs";
-import { eq } from "drizzle-orm";
-import { describe, expect, it } from "vitest";
+import { eq, inArray } from "drizzle-orm";
+import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions, users } from "@/db/schema";
 import type { FinishMode } from "@/db/schema-enums";
@@ -21,8 +21,13 @@ const MINUTE = 60_000;
 const shutdown = { shutdownTimeoutMs: 1000 };
 const meta = { ip: "192.0.2.1", userAgent: "test" };
 
+/** Users made here, deleted at the end: their saved images would wait for inspection by the end-to-end tests' server. */
+const madeUsers: string[] = [];
+afterAll(() => db().delete(users).where(inArray(users.id, madeUsers)));
+
 async function userWith(preferences: { idleTimeoutMinutes: number | null; defaultFinishMode: FinishMode }) {
   const user = await createTestUser();
+  madeUsers.push(user.id);
   await db().update(users).set(preferences).where(eq(users.id, user.id));
   const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
   return { user, machineId: machine.id, imageId: await addFixtureImage(machine.id) };

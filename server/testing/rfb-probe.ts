@@ -48,17 +48,19 @@ export class RfbProbe {
   desktopName = "";
   private readonly reader = new ByteReader();
 
-  private constructor(private readonly sendBytes: (b: Buffer) => void, private readonly closeTransport: () => void) {}
+  private constructor(private readonly sendBytes: (b: Buffer) => void, private readonly closeTransport: () => Promise<void>) {}
 
   static overWebSocket(ws: WebSocket): RfbProbe {
-    const probe = new RfbProbe((b) => ws.send(b, { binary: true }), () => ws.close());
+    const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+    const probe = new RfbProbe((b) => ws.send(b, { binary: true }), () => (ws.close(), closed));
     ws.on("message", (data: Buffer, isBinary: boolean) => isBinary && probe.reader.push(data));
     ws.on("close", () => probe.reader.fail(new Error("the WebSocket closed")));
     return probe;
   }
 
   static overSocket(socket: Duplex): RfbProbe {
-    const probe = new RfbProbe((b) => socket.write(b), () => socket.end());
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    const probe = new RfbProbe((b) => socket.write(b), () => (socket.end(), closed));
     socket.on("data", (chunk: Buffer) => probe.reader.push(chunk));
     socket.on("close", () => probe.reader.fail(new Error("the socket closed")));
     return probe;
@@ -69,19 +71,29 @@ export class RfbProbe {
     return (await this.reader.read(12)).toString("latin1");
   }
 
-  /** Version 3.8, security None, shared; then 32-bit pixels and raw encoding. */
-  async handshake(): Promise<void> {
+  /**
+   * Version 3.8, security None, shared; then 32-bit pixels and raw encoding. Returns the round
+   * trips of its three exchanges in milliseconds: small messages the server answers at once.
+   */
+  async handshake(): Promise<number[]> {
     const version = await this.greeting();
     if (!version.startsWith("RFB ")) throw new Error(`not an RFB server: ${JSON.stringify(version)}`);
+    const roundTrips: number[] = [];
+    let sent = performance.now();
     this.sendBytes(Buffer.from("RFB 003.008\n"));
     const count = (await this.reader.read(1))[0]!;
+    roundTrips.push(performance.now() - sent);
     const types = await this.reader.read(count);
     if (!types.includes(1)) throw new Error(`the server wants authentication (types ${[...types].join(", ")})`);
+    sent = performance.now();
     this.sendBytes(Buffer.from([1]));
     const result = (await this.reader.read(4)).readUInt32BE(0);
+    roundTrips.push(performance.now() - sent);
     if (result !== 0) throw new Error("security handshake failed");
+    sent = performance.now();
     this.sendBytes(Buffer.from([1])); // shared
     const init = await this.reader.read(24);
+    roundTrips.push(performance.now() - sent);
     this.width = init.readUInt16BE(0);
     this.height = init.readUInt16BE(2);
     this.desktopName = (await this.reader.read(init.readUInt32BE(20))).toString("utf8");
@@ -89,6 +101,7 @@ export class RfbProbe {
     const pixelFormat = Buffer.from([0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
     this.sendBytes(pixelFormat);
     this.sendBytes(Buffer.from([2, 0, 0, 1, 0, 0, 0, 0])); // SetEncodings: raw only
+    return roundTrips;
   }
 
   /** Asks for a region (non-incremental: answered at once) and reads the whole update; returns its size in bytes. */
@@ -125,7 +138,8 @@ export class RfbProbe {
     return bytes;
   }
 
-  close(): void {
-    this.closeTransport();
+  /** Closes the connection; resolves once it is closed. */
+  close(): Promise<void> {
+    return this.closeTransport();
   }
 }

@@ -50,6 +50,14 @@ export function SessionView({ sessionId }: { sessionId: string }) {
   const finish = useMutation(
     trpc.sessions.finish.mutationOptions({ onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.sessions.get.queryKey({ sessionId }) }) }),
   );
+  // Once saved, the machine's timeline and the usage page have something new to show.
+  const state = session.data?.state;
+  const machineId = session.data?.machineId;
+  useEffect(() => {
+    if (state !== "saved" && state !== "discarded") return;
+    if (machineId) void queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ machineId }) });
+    void queryClient.invalidateQueries({ queryKey: trpc.sessions.usage.queryKey() });
+  }, [state, machineId, queryClient, trpc]);
   // The screen opens by itself once the VM runs, unless the user closed it.
   const [screen, setScreen] = useState<"auto" | "open" | "closed">("auto");
   const [now, setNow] = useState(() => new Date());
