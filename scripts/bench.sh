@@ -19,6 +19,8 @@ cleanup() {
   local status=$?
   set +e
   if [ -n "$SERVER_PID" ]; then kill -TERM -- "-$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  # A benchmark's pool host (bench/bench-pool.ts), should the benchmark itself not have stopped it.
+  [ -d "$WORK/pool" ] && bash "$ROOT/scripts/test-pool.sh" down "$WORK/pool"
   stop_postgres "$PG_DATA"
   rm -rf "$PG_DATA" "$WORK"
   exit $status
