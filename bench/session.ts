@@ -28,6 +28,7 @@ import { finishSession } from "@/server/sessions/finish-session";
 import { startSession, vncSocketName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { recordBaseImage } from "@/server/testing/fixture-image";
+import { RfbProbe } from "@/server/testing/rfb-probe";
 import { setUpBenchHost } from "./bench-pool";
 
 const GiB = 1024 ** 3;
@@ -59,12 +60,9 @@ function startCold() {
 async function vncAnswers(host: HypervisorHost, socketPath: string): Promise<void> {
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
     try {
-      const channel = await (await connectionTo(host)).openUnixSocket(socketPath);
-      const greeting = await new Promise<string>((resolve, reject) => {
-        channel.once("data", (chunk: Buffer) => resolve(chunk.toString("latin1")));
-        channel.once("close", () => reject(new Error("closed before the greeting")));
-      });
-      channel.close();
+      const vnc = RfbProbe.overSocket(await (await connectionTo(host)).openUnixSocket(socketPath));
+      const greeting = await vnc.greeting();
+      await vnc.close();
       if (greeting.startsWith("RFB ")) return;
     } catch {
       // Not listening yet.

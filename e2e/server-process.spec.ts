@@ -1,10 +1,9 @@
 // The server process itself: health, headers, and WebSocket upgrades on the app's port.
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
-import { APP_URL } from "./support";
+import { APP_URL, freePort } from "./support";
 
 describe("the server process", () => {
   it("answers /healthz when it and its database are up", async () => {
@@ -37,15 +36,6 @@ describe("the server process", () => {
     expect(status).toBe(404);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe("stopping", () => {
   it("exits cleanly on SIGTERM", async () => {

@@ -3,7 +3,6 @@
 // process starts in its place: the session is still there, running, and the interrupted finish is
 // carried on to a saved image — the user just keeps the page open.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
@@ -12,21 +11,12 @@ import { images, sessions } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
-import { launchChromium, screenshot, signIn, VIEWPORTS } from "./support";
+import { freePort, launchChromium, screenshot, signIn, VIEWPORTS } from "./support";
 import { usePoolHost } from "./pool-host";
 
 usePoolHost("e2e-restart");
 const root = path.resolve(import.meta.dirname, "..");
 const browserPromise = launchChromium();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface ServerProcess {
   child: ChildProcess;

@@ -1,6 +1,7 @@
 // Shared pieces for the end-to-end specs: Debian's Chromium through playwright-core, the two
 // viewports we care about, screenshots, and test users made through the server's own code.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from "playwright-core";
@@ -25,6 +26,16 @@ const LAUNCH_OPTIONS = {
     "--no-first-run",
   ],
 };
+
+/** A TCP port free on 127.0.0.1 right now, for a server process of a test's own. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch(LAUNCH_OPTIONS);
