@@ -1,7 +1,7 @@
 // The first half of the loop with real parts: the agent CLI images the fixture disk, the server
 // stores a qcow2 chain, and every stored image reads back equal to the disk as it was.
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { and, eq, gt } from "drizzle-orm";
@@ -213,17 +213,26 @@ describe("backing up the fixture disk", () => {
   it("survives a server killed mid-upload: the agent retries, the next server resumes, the image is exact", async () => {
     const port = await freePort();
     const server = `http://127.0.0.1:${port}`;
-    const startServer = () =>
-      spawn(process.execPath, [path.join(root, "node_modules/.bin/tsx"), "server.ts"], {
+    // Both servers' output goes to one file, shown with the agent's if the test fails.
+    const serverLog = path.join(dir, "killed-server.log");
+    writeFileSync(serverLog, "");
+    const startServer = () => {
+      const out = openSync(serverLog, "a");
+      const child = spawn(process.execPath, [path.join(root, "node_modules/.bin/tsx"), "server.ts"], {
         cwd: root,
-        env: { ...process.env, PORT: String(port) },
-        stdio: "ignore",
+        env: { ...process.env, PORT: String(port), INSPECTION_WORKER: "false" },
+        stdio: ["ignore", out, out],
         detached: true,
       });
+      closeSync(out);
+      return child;
+    };
     let first = startServer();
-    await expect.poll(() => fetch(`${server}/healthz`).then((r) => r.status, () => 0), { timeout: 60_000 }).toBe(200);
+    await expect.poll(() => fetch(`${server}/healthz`).then((r) => r.status, () => 0), { timeout: 90_000 }).toBe(200);
     const viaSecond = path.join(dir, "via-second.json");
     writeFileSync(viaSecond, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), server }));
+    const imageCount = async () => (await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId))).length;
+    const imagesBefore = await imageCount();
     const since = new Date();
     const agent = startAgent(["backup", "--config", viaSecond, "--device", disk, "--independent", "--json"]);
     let stdout = "";
@@ -231,23 +240,30 @@ describe("backing up the fixture disk", () => {
     agent.stdout.on("data", (chunk) => (stdout += chunk));
     agent.stderr.on("data", (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => agent.on("exit", resolve));
-    // Extents are being written once the server has an NBD daemon for the upload.
-    const serverProcesses = () => execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
-    await expect.poll(() => serverProcesses().includes("qemu-storage"), { timeout: 60_000, interval: 20 }).toBe(true);
-    expect(await uploadStartedSince(since)).toBeDefined();
-    // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
-    // on, holding its lock on the upload's file, and the next server must deal with it.
-    const group = serverProcesses();
-    const daemons = group.split("\n").filter((l) => l.includes("qemu-storage"));
-    expect(daemons).toHaveLength(1);
-    for (const line of group.trim().split("\n")) {
-      const [pid, comm] = line.trim().split(/\s+/);
-      if (!comm?.startsWith("qemu-storage")) process.kill(Number(pid), "SIGKILL");
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    first = startServer();
+    const diagnostics = () => `agent:\n${stderr}\nservers:\n${readFileSync(serverLog, "utf8").slice(-4000)}`;
     try {
-      expect(await exited, stderr).toBe(0);
+      // Extents are being written once the upload has bytes and the server an NBD daemon for it.
+      const serverProcesses = () => execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
+      await expect
+        .poll(async () => ((await uploadStartedSince(since))?.bytesReceived ?? 0) > 0 && serverProcesses().includes("qemu-storage"), {
+          timeout: 60_000,
+          interval: 20,
+        })
+        .toBe(true);
+      // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
+      // on, holding its lock on the upload's file, and the next server must deal with it.
+      const group = serverProcesses();
+      expect(group.split("\n").filter((l) => l.includes("qemu-storage"))).toHaveLength(1);
+      for (const line of group.trim().split("\n")) {
+        const [pid, comm] = line.trim().split(/\s+/);
+        if (!comm?.startsWith("qemu-storage")) process.kill(Number(pid), "SIGKILL");
+      }
+      expect(await imageCount(), "the upload finished before the server was killed").toBe(imagesBefore);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      first = startServer();
+      // The agent backs off up to a minute between attempts: give it several, and say why if it gives up.
+      const outcome = await Promise.race([exited, new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 240_000))]);
+      expect(outcome, diagnostics()).toBe(0);
     } finally {
       agent.kill("SIGKILL");
       process.kill(-first.pid!, "SIGTERM");
@@ -255,7 +271,7 @@ describe("backing up the fixture disk", () => {
     const summary = JSON.parse(stdout) as { imageId: string };
     expect(compareWith(await imageFile(summary.imageId), disk)).toBe("Images are identical.");
     execFileSync("qemu-img", ["check", "-q", await imageFile(summary.imageId)]);
-  });
+  }, 420_000);
 
   it("refuses a corrupted extent with a clear error, and another machine's credential with 403", async () => {
     const { credential } = JSON.parse(readFileSync(config, "utf8"));

@@ -126,6 +126,7 @@ describe("the console relay", () => {
     const fresh = async () => (await issueConsoleTicket(owner.id, session.id)).ticket;
     expect(await attempt({ ticket: await fresh() })).toBe(401);
     expect(await attempt({ cookie: `${ownerCookie.split("=")[0]}=not-a-token`, ticket: await fresh() })).toBe(401);
+    expect(await attempt({ cookie: `${ownerCookie.split("=")[0]}=%E0%A4%A`, ticket: await fresh() })).toBe(401);
     expect(await attempt({ cookie: ownerCookie, ticket: await fresh(), origin: "https://evil.example" })).toBe(403);
     expect(await attempt({ cookie: ownerCookie })).toBe(400);
     // Tickets are only ever stored hashed.
@@ -144,6 +145,10 @@ describe("the console relay", () => {
       }
       const { ticket } = await issueConsoleTicket(owner.id, session.id);
       expect(await attempt({ cookie: ownerCookie, ticket })).toBe(429);
+      // The refusal spent nothing: once one console closes, the same ticket opens the screen.
+      // (Until the relay has seen the close, the attempt is refused again, and still spends nothing.)
+      open.pop()!.close();
+      await expect.poll(() => attempt({ cookie: ownerCookie, ticket }), { timeout: 10_000, interval: 200 }).toBe("RFB 003.008\n");
     } finally {
       for (const ws of open) ws.close();
     }

@@ -1,7 +1,9 @@
 // The console in Chromium, on a desktop and on a phone with touch: the session page opens the VM's
 // screen (noVNC through the relay over SSH) by itself; keys typed into the canvas — or, on the
 // phone, into the on-screen keyboard — reach the guest's shell, and what they did is in the saved
-// image (libguestfs); the Ctrl+Alt+Del button reaches the guest (the fixture reboots on it).
+// image (libguestfs); the Ctrl+Alt+Del button reaches the guest (the fixture reboots on it). The
+// installed app (standalone) does the same in portrait and landscape, and pinch-zooms locally.
+// Strings a guest controls (desktop name, clipboard) are shown as text, never run as HTML.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -15,8 +17,10 @@ import { createMachine } from "@/server/machines/machines";
 import { serialLogName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
+import { actAsHostileGuest } from "./hostile-vnc";
 import { usePoolHost } from "./pool-host";
-import { launchChromium, newContext, SCREENSHOTS, signIn } from "./support";
+import { installAndLaunchApp, launchChromium, launchPersistentPhone, newContext, SCREENSHOTS, signIn } from "./support";
+import { pinchAround, twoFingerDrag } from "./touch";
 
 usePoolHost("e2e-console");
 const browserPromise = launchChromium();
@@ -78,6 +82,9 @@ async function saveIncremental(page: Page, sessionId: string): Promise<string> {
   return storePath(image!.file);
 }
 
+const HOSTILE_NAME = `<img src=x onerror="window.pwned=1">Office`;
+const HOSTILE_CLIPBOARD = `<b class="guest">bold</b><script>window.pwned=2</script>`;
+
 describe("the console", () => {
   it("takes real key events on a desktop, and sends Ctrl+Alt+Del", async () => {
     const user = await createTestUser();
@@ -85,9 +92,25 @@ describe("the console", () => {
     const baseId = await addFixtureImage(machine.id);
     const context = await newContext(await browserPromise, "desktop");
     const page = await context.newPage();
+    let first = true;
+    await page.routeWebSocket(/\/api\/console$/, (ws) => {
+      if (first) actAsHostileGuest(ws, { desktopName: HOSTILE_NAME, clipboard: HOSTILE_CLIPBOARD });
+      else ws.connectToServer();
+      first = false;
+    });
     await signIn(page, user);
     await page.getByRole("heading", { name: "Machines", exact: true }).waitFor();
     const sessionId = await startFromTimeline(page, machine.id);
+
+    // What the guest said is shown as it is, and nothing of it ran.
+    const toolbar = page.getByRole("toolbar", { name: "Console" });
+    await toolbar.getByText(HOSTILE_NAME, { exact: true }).waitFor();
+    await toolbar.getByRole("button", { name: "Clipboard" }).click();
+    expect(await page.getByLabel("Clipboard from the VM").inputValue()).toBe(HOSTILE_CLIPBOARD);
+    await screenshot(page, "console-desktop-guest-strings");
+    expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined();
+    expect(await page.locator("img[src='x'], b.guest").count()).toBe(0);
+    await toolbar.getByRole("button", { name: "Clipboard" }).click();
     await guestShell(page, machine.id, sessionId);
 
     await page.getByTestId("console-screen").locator("canvas").click();
@@ -150,5 +173,62 @@ describe("the console", () => {
     const image = await saveIncremental(page, sessionId);
     expect(guestFile(image, "/root/from-phone")).toBe("typed on a phone");
     await context.close();
+  }, 400_000);
+
+  it("works from the installed app, standalone, in portrait and landscape, and pinch-zooms on the phone", async () => {
+    const user = await createTestUser();
+    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
+    await addFixtureImage(machine.id);
+    const { context, close } = await launchPersistentPhone();
+    try {
+      const tab = context.pages()[0] ?? (await context.newPage());
+      await signIn(tab, user);
+      await tab.getByRole("heading", { name: "Machines", exact: true }).waitFor();
+      const app = await installAndLaunchApp(context, tab);
+      await tab.close();
+      expect(await app.evaluate(() => matchMedia("(display-mode: standalone)").matches)).toBe(true);
+      const sessionId = await startFromTimeline(app, machine.id);
+      await guestShell(app, machine.id, sessionId);
+
+      await app.getByTestId("console-screen").locator("canvas").tap();
+      await app.getByRole("button", { name: "Keyboard" }).tap();
+      await app.keyboard.type("echo typed in the app > /root/from-app; sync");
+      await app.keyboard.press("Enter");
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await screenshot(app, "console-app-portrait");
+
+      // Pinch out: the picture is zoomed here (the VM's screen is unchanged); two fingers pan it.
+      const screen = app.getByTestId("console-screen");
+      const area = (await screen.locator("..").boundingBox())!;
+      const picture = (await screen.locator("canvas").boundingBox())!;
+      const centre = { x: picture.x + picture.width / 2, y: picture.y + picture.height / 2 };
+      await pinchAround(app, centre, 80, 240);
+      const reset = app.getByRole("button", { name: /^Zoomed to \d+ %/ });
+      await reset.waitFor();
+      const zoomed = (await screen.boundingBox())!;
+      expect(zoomed.width / area.width).toBeGreaterThan(1.5);
+      await twoFingerDrag(app, centre, 100, 0);
+      await expect.poll(async () => (await screen.boundingBox())!.x).toBeGreaterThan(zoomed.x + 50);
+      await screenshot(app, "console-app-zoomed");
+      await reset.tap();
+      await expect.poll(async () => (await screen.boundingBox())!.width).toBeCloseTo(area.width, 0);
+
+      await app.setViewportSize({ width: 844, height: 390 });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const canvas = (await screen.locator("canvas").boundingBox())!;
+      expect(canvas.x).toBeGreaterThanOrEqual(0);
+      expect(canvas.x + canvas.width).toBeLessThanOrEqual(844.5);
+      expect(canvas.y + canvas.height).toBeLessThanOrEqual(390.5);
+      await app.getByRole("button", { name: "Keyboard" }).tap();
+      await app.keyboard.type("echo landscape >> /root/from-app; sync");
+      await app.keyboard.press("Enter");
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await screenshot(app, "console-app-landscape");
+
+      const image = await saveIncremental(app, sessionId);
+      expect(guestFile(image, "/root/from-app")).toBe("typed in the app\nlandscape");
+    } finally {
+      await close();
+    }
   }, 400_000);
 });

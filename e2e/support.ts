@@ -57,6 +57,26 @@ export async function launchPersistentPhone(): Promise<{ context: BrowserContext
   };
 }
 
+/**
+ * Installs the web app from `page` as a person would from the browser's menu (Chromium's PWA
+ * domain, in a persistent profile), set to open in its own window, and opens it: the page of
+ * the standalone app window.
+ */
+export async function installAndLaunchApp(context: BrowserContext, page: Page): Promise<Page> {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const cdp = await context.newCDPSession(page);
+  // The manifest has no id: its id is its start_url.
+  const manifestId = new URL("/", APP_URL).toString();
+  await cdp.send("PWA.install", { manifestId, installUrlOrBundleUrl: page.url() });
+  await cdp.send("PWA.changeAppUserSettings", { manifestId, displayMode: "standalone" });
+  const opened = context.waitForEvent("page");
+  await cdp.send("PWA.launch", { manifestId });
+  const app = await opened;
+  await app.waitForLoadState();
+  await cdp.detach();
+  return app;
+}
+
 export const VIEWPORTS: Record<"desktop" | "phone", BrowserContextOptions> = {
   desktop: { colorScheme: "light", viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 },
   // The phone also prefers a dark theme, so that the screenshots show both colour schemes.

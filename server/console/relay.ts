@@ -66,8 +66,22 @@ async function recordInput(sessionId: string) {
     .where(and(eq(sessions.id, sessionId), eq(sessions.state, "running")));
 }
 
+/** Takes one of the user's console places, or says there is none left. */
+function reserveConsole(userId: string): boolean {
+  const open = openByUser.get(userId) ?? 0;
+  if (open >= MAX_CONSOLES_PER_USER) return false;
+  openByUser.set(userId, open + 1);
+  return true;
+}
+
+function releaseConsole(userId: string): void {
+  const left = (openByUser.get(userId) ?? 1) - 1;
+  if (left > 0) openByUser.set(userId, left);
+  else openByUser.delete(userId);
+}
+
+/** Pipes an accepted console; its place (reserveConsole) is released when either side closes. */
 function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: string) {
-  openByUser.set(userId, (openByUser.get(userId) ?? 0) + 1);
   const detector = new RfbInputDetector();
   let lastRecorded = 0;
   let closed = false;
@@ -79,9 +93,10 @@ function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: 
     if (closed) return;
     closed = true;
     clearInterval(pinger);
-    openByUser.set(userId, (openByUser.get(userId) ?? 1) - 1);
-    if (openByUser.get(userId) === 0) openByUser.delete(userId);
+    releaseConsole(userId);
     channel.close();
+    // A paused socket would never read the browser's answer to the close.
+    ws.resume();
     if (ws.readyState === ws.OPEN) ws.close(code, reason);
     else ws.terminate();
   };
@@ -94,7 +109,7 @@ function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: 
       if (/^ping [\d.]{1,32}$/.test(probe)) ws.send(`pong ${probe.slice(5)}`);
       return;
     }
-    if (!channel.write(data)) {
+    if (!channel.write(data) && !ws.isPaused) {
       ws.pause();
       channel.once("drain", () => ws.resume());
     }
@@ -143,26 +158,36 @@ export function handleConsoleUpgrade(req: IncomingMessage, socket: Duplex, head:
     if (!user) return refuse(401, "Unauthorized: sign in again");
     const ticket = offeredTicket(req);
     if (!ticket) return refuse(400, "Bad Request: no console ticket");
-    const sessionId = await redeemConsoleTicket(ticket, user.userId);
-    if (!sessionId) return refuse(403, "Forbidden: the console ticket is not valid, was used, or expired");
-    if ((openByUser.get(user.userId) ?? 0) >= MAX_CONSOLES_PER_USER) {
+    // The place is taken before the ticket is spent: a refusal for too many consoles spends nothing.
+    if (!reserveConsole(user.userId)) {
       return refuse(429, `Too Many Requests: at most ${MAX_CONSOLES_PER_USER} consoles at once; close one`);
     }
-    const [target] = await db()
-      .select({ vncSocketPath: sessions.vncSocketPath, host: hypervisorHosts })
-      .from(sessions)
-      .innerJoin(hypervisorHosts, eq(hypervisorHosts.id, sessions.hostId))
-      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, user.userId), eq(sessions.state, "running")));
-    if (!target?.vncSocketPath) return refuse(409, "Conflict: the VM is not running");
-    let channel: ClientChannel;
+    let piped = false;
     try {
-      channel = await (await connectionTo(target.host)).openUnixSocket(target.vncSocketPath);
-    } catch (error) {
-      console.error(`Console of session ${sessionId}:`, error instanceof Error ? error.message : error);
-      return refuse(502, "Bad Gateway: the VM's host did not open its screen");
+      const sessionId = await redeemConsoleTicket(ticket, user.userId);
+      if (!sessionId) return refuse(403, "Forbidden: the console ticket is not valid, was used, or expired");
+      const [target] = await db()
+        .select({ vncSocketPath: sessions.vncSocketPath, host: hypervisorHosts })
+        .from(sessions)
+        .innerJoin(hypervisorHosts, eq(hypervisorHosts.id, sessions.hostId))
+        .where(and(eq(sessions.id, sessionId), eq(sessions.userId, user.userId), eq(sessions.state, "running")));
+      if (!target?.vncSocketPath) return refuse(409, "Conflict: the VM is not running");
+      let channel: ClientChannel;
+      try {
+        channel = await (await connectionTo(target.host)).openUnixSocket(target.vncSocketPath);
+      } catch (error) {
+        console.error(`Console of session ${sessionId}:`, error instanceof Error ? error.message : error);
+        return refuse(502, "Bad Gateway: the VM's host did not open its screen");
+      }
+      // ws completes the upgrade synchronously, or drops a socket the browser already closed.
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        piped = true;
+        pipe(ws, channel, user.userId, sessionId);
+      });
+      if (!piped) channel.close();
+    } finally {
+      if (!piped) releaseConsole(user.userId);
     }
-    if (socket.destroyed) return void channel.close();
-    wss.handleUpgrade(req, socket, head, (ws) => pipe(ws, channel, user.userId, sessionId));
   })().catch((error: unknown) => {
     console.error("Console upgrade failed:", error);
     refuse(502, "Bad Gateway");

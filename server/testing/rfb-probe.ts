@@ -4,6 +4,9 @@
 import type { Duplex } from "node:stream";
 import type WebSocket from "ws";
 
+const READ_TIMEOUT_MS = 30_000;
+const CLOSE_TIMEOUT_MS = 10_000;
+
 /** Bytes in, as one ordered stream, whatever carries them. */
 class ByteReader {
   private chunks: Buffer[] = [];
@@ -23,10 +26,19 @@ class ByteReader {
     this.waiting = null;
   }
 
+  /** The next n bytes; fails if they have not all come within READ_TIMEOUT_MS (a stall, named). */
   read(n: number): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.waiting = { n, resolve, reject };
+      const timer = setTimeout(() => {
+        this.waiting = null;
+        reject(new Error(`no answer from the VNC server: ${this.length} of ${n} bytes came within ${READ_TIMEOUT_MS / 1000} s`));
+      }, READ_TIMEOUT_MS);
+      const settled = <T>(then: (value: T) => void) => (value: T) => {
+        clearTimeout(timer);
+        then(value);
+      };
+      this.waiting = { n, resolve: settled(resolve), reject: settled(reject) };
       this.settle();
     });
   }
@@ -52,7 +64,15 @@ export class RfbProbe {
 
   static overWebSocket(ws: WebSocket): RfbProbe {
     const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
-    const probe = new RfbProbe((b) => ws.send(b, { binary: true }), () => (ws.close(), closed));
+    const probe = new RfbProbe(
+      (b) => ws.send(b, { binary: true }),
+      () => {
+        ws.close();
+        // A peer that never answers the close is cut off rather than waited for.
+        setTimeout(() => ws.terminate(), CLOSE_TIMEOUT_MS).unref();
+        return closed;
+      },
+    );
     ws.on("message", (data: Buffer, isBinary: boolean) => isBinary && probe.reader.push(data));
     ws.on("close", () => probe.reader.fail(new Error("the WebSocket closed")));
     return probe;
@@ -60,7 +80,14 @@ export class RfbProbe {
 
   static overSocket(socket: Duplex): RfbProbe {
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    const probe = new RfbProbe((b) => socket.write(b), () => (socket.end(), closed));
+    const probe = new RfbProbe(
+      (b) => socket.write(b),
+      () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS).unref();
+        return closed;
+      },
+    );
     socket.on("data", (chunk: Buffer) => probe.reader.push(chunk));
     socket.on("close", () => probe.reader.fail(new Error("the socket closed")));
     return probe;

@@ -5,7 +5,7 @@
 // Ctrl+Alt+Del and keys a phone or browser cannot send, the clipboard both ways, quality, full
 // screen, the phone's keyboard, Finish. After a network blip it reconnects with a new ticket.
 // Touch (noVNC's gestures): tap = click, long-press = right-click, drag = mouse drag, two-finger
-// drag = scroll; in 1:1 a drag pans the view instead.
+// drag = scroll; pinch = zoom on this device, with pan (use-pinch-zoom.ts); in 1:1 a drag pans.
 import type RFB from "@novnc/novnc";
 import { useMutation } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type ReactNode } from "react";
@@ -13,6 +13,8 @@ import { createPortal } from "react-dom";
 import { errorMessage, useTRPC } from "../../../../_trpc/client";
 import { ConsoleChannel } from "./console-channel";
 import { BACKSPACE, KEYS, keysymOf, MODIFIERS, needsShift, RETURN, SHIFT, type SpecialKey } from "./keys";
+import { usePinchZoom } from "./use-pinch-zoom";
+import { FIT, MAX_ZOOM, zoomAround, type Zoom } from "./zoom";
 
 type Scale = "fit" | "actual" | "remote";
 type Link = "connecting" | "connected" | "reconnecting" | "closed";
@@ -33,7 +35,7 @@ function ToolButton({ children, pressed, onClick, label }: { children: ReactNode
       aria-pressed={pressed}
       aria-label={label}
       onClick={onClick}
-      className={`min-h-10 min-w-10 shrink-0 rounded-md px-2.5 text-sm font-medium ${pressed ? "bg-white text-slate-900" : "text-white hover:bg-white/15"}`}
+      className={`min-h-10 min-w-10 shrink-0 rounded-md px-2 text-sm font-medium sm:px-2.5 ${pressed ? "bg-white text-slate-900" : "text-white hover:bg-white/15"}`}
     >
       {children}
     </button>
@@ -42,6 +44,7 @@ function ToolButton({ children, pressed, onClick, label }: { children: ReactNode
 
 export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { sessionId: string; title: string; onClose: () => void; onFinish: () => void }) {
   const trpc = useTRPC();
+  const areaRef = useRef<HTMLDivElement>(null);
   const screenRef = useRef<HTMLDivElement>(null);
   const keyboardRef = useRef<HTMLTextAreaElement>(null);
   const rfbRef = useRef<RFB | null>(null);
@@ -50,6 +53,7 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
   const [roundTrip, setRoundTrip] = useState<number | null>(null);
   const [desktopName, setDesktopName] = useState("");
   const [scale, setScale] = useState<Scale>("fit");
+  const [zoom, setZoom] = useState<Zoom>(FIT);
   const [quality, setQuality] = useState(6);
   const [compression, setCompression] = useState(2);
   const [panel, setPanel] = useState<Panel>(null);
@@ -137,6 +141,17 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
     rfb.compressionLevel = compression;
   }, [scale, quality, compression, link]);
 
+  // A pinch zooms the fitted picture; from 1:1 or a resized VM it goes back to fit first.
+  usePinchZoom(areaRef, zoom, setZoom, () => setScale("fit"));
+  const zoomTo = (value: number) => {
+    const area = areaRef.current;
+    if (area) setZoom(zoomAround(zoom, value, { width: area.clientWidth, height: area.clientHeight }));
+  };
+  const chooseScale = (value: Scale) => {
+    setScale(value);
+    if (value !== "fit") setZoom(FIT);
+  };
+
   const rfb = () => rfbRef.current;
   const tap = (key: SpecialKey) => {
     rfb()?.sendKey(key.keysym, key.code);
@@ -156,7 +171,7 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
   return createPortal(
     <div className="fixed inset-0 z-50 flex flex-col bg-slate-900 text-white" role="dialog" aria-modal="true" aria-label={`Screen of ${title}`}>
       {toolbar ? (
-        <div className="flex shrink-0 items-center gap-1 overflow-x-auto bg-slate-800/95 px-1 py-1 [padding-top:max(0.25rem,env(safe-area-inset-top))]" role="toolbar" aria-label="Console">
+        <div className="flex shrink-0 flex-wrap items-center gap-0.5 bg-slate-800/95 px-1 py-1 [padding-top:max(0.25rem,env(safe-area-inset-top))]" role="toolbar" aria-label="Console">
           <ToolButton onClick={onClose} label="Session details">
             ✕
           </ToolButton>
@@ -165,9 +180,14 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
             {LINK_TEXT[link]}
             {link === "connected" && roundTrip !== null ? <span className="text-slate-300">· {roundTrip} ms</span> : null}
           </span>
-          <span className="min-w-0 flex-1 truncate px-1 text-xs text-slate-300" title={desktopName}>
+          <span className="hidden min-w-0 flex-1 truncate px-1 text-xs text-slate-300 sm:block" title={desktopName}>
             {desktopName}
           </span>
+          {zoom.zoom > 1 ? (
+            <ToolButton onClick={() => setZoom(FIT)} label={`Zoomed to ${Math.round(zoom.zoom * 100)} %: back to fit`}>
+              {Math.round(zoom.zoom * 100)} % ✕
+            </ToolButton>
+          ) : null}
           <ToolButton onClick={() => rfb()?.sendCtrlAltDel()}>Ctrl+Alt+Del</ToolButton>
           <ToolButton pressed={panel === "keys"} onClick={() => setPanel(panel === "keys" ? null : "keys")}>
             Keys
@@ -245,11 +265,23 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
                     ["remote", "Resize VM"],
                   ] as const
                 ).map(([value, label]) => (
-                  <ToolButton key={value} pressed={scale === value} onClick={() => setScale(value)}>
+                  <ToolButton key={value} pressed={scale === value} onClick={() => chooseScale(value)}>
                     {label}
                   </ToolButton>
                 ))}
               </span>
+              <label className="flex items-center gap-2 text-xs">
+                Zoom
+                <input
+                  type="range"
+                  min={100}
+                  max={MAX_ZOOM * 100}
+                  step={10}
+                  value={Math.round(zoom.zoom * 100)}
+                  disabled={scale !== "fit"}
+                  onChange={(e) => zoomTo(Number(e.target.value) / 100)}
+                />
+              </label>
               <label className="flex items-center gap-2 text-xs">
                 Quality
                 <input type="range" min={0} max={9} value={quality} onChange={(e) => setQuality(Number(e.target.value))} />
@@ -258,12 +290,21 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
                 Compression
                 <input type="range" min={0} max={9} value={compression} onChange={(e) => setCompression(Number(e.target.value))} />
               </label>
+              <span className="w-full text-xs text-slate-300">On a touch screen: pinch to zoom, then move around with two fingers.</span>
             </div>
           )}
         </div>
       ) : null}
       {problem ? <p className="shrink-0 bg-red-900/80 px-3 py-2 text-sm">{problem}</p> : null}
-      <div ref={screenRef} className="relative min-h-0 flex-1 overflow-hidden" data-testid="console-screen" />
+      {/* The visible area; the screen inside is zoom times its size, moved by the pan. */}
+      <div ref={areaRef} className="relative min-h-0 flex-1 overflow-hidden">
+        <div
+          ref={screenRef}
+          className="absolute"
+          style={{ width: `${zoom.zoom * 100}%`, height: `${zoom.zoom * 100}%`, left: -zoom.x, top: -zoom.y }}
+          data-testid="console-screen"
+        />
+      </div>
       {/* The phone's keyboard: what is typed here is sent key by key, then cleared. */}
       <textarea
         ref={keyboardRef}
