@@ -33,10 +33,11 @@ const percentile = (values: number[], p: number) => [...values].sort((a, b) => a
 const median = (values: number[]) => percentile(values, 50);
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
-function openWebSocket(url: string, protocols: string[], headers: Record<string, string> = {}): Promise<WebSocket> {
+/** A probe on a new WebSocket, made in the open event itself (see RfbProbe.overWebSocket). */
+function openProbe(url: string, protocols: string[], headers: Record<string, string> = {}): Promise<RfbProbe> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
-    ws.once("open", () => resolve(ws));
+    ws.once("open", () => resolve(RfbProbe.overWebSocket(ws)));
     ws.once("unexpected-response", (_req, res) => reject(new Error(`${url}: HTTP ${res.statusCode}`)));
     ws.once("error", reject);
   });
@@ -104,13 +105,9 @@ async function main() {
     const contenders: Record<string, () => Promise<RfbProbe>> = {
       ours: async () => {
         const { ticket } = await issueConsoleTicket(user.id, session.id);
-        const ws = await openWebSocket(relayUrl, [CONSOLE_SUBPROTOCOL, `${TICKET_SUBPROTOCOL_PREFIX}${ticket}`], {
-          Origin: appUrl.origin,
-          Cookie: cookie,
-        });
-        return RfbProbe.overWebSocket(ws);
+        return openProbe(relayUrl, [CONSOLE_SUBPROTOCOL, `${TICKET_SUBPROTOCOL_PREFIX}${ticket}`], { Origin: appUrl.origin, Cookie: cookie });
       },
-      websockify: async () => RfbProbe.overWebSocket(await openWebSocket(`ws://127.0.0.1:${websockifyPort}/`, ["binary"])),
+      websockify: () => openProbe(`ws://127.0.0.1:${websockifyPort}/`, ["binary"]),
       direct: async () =>
         new Promise((resolve, reject) => {
           const socket = connect(socketPath, () => resolve(RfbProbe.overSocket(socket))).on("error", reject);

@@ -62,6 +62,10 @@ export class RfbProbe {
 
   private constructor(private readonly sendBytes: (b: Buffer) => void, private readonly closeTransport: () => Promise<void>) {}
 
+  /**
+   * Call it in the socket's open event itself, not after an await: ws emits the frames that came
+   * with the upgrade answer on the next tick, before promise continuations, and they would be lost.
+   */
   static overWebSocket(ws: WebSocket): RfbProbe {
     const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
     const probe = new RfbProbe(
