@@ -7,7 +7,7 @@ import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
 import { removeLeftoverExports } from "./server/images/export-image";
 import { abandonStaleUploads } from "./server/images/ingest-upload";
-import { startInspectionWorker } from "./server/images/inspection-worker";
+import { startGuestfsWorker } from "./server/jobs/guestfs-worker";
 import { closeAllHostConnections } from "./server/pool/host-connections";
 import { startHealthChecks } from "./server/pool/hosts";
 import { startIdleSweep } from "./server/sessions/auto-finish";
@@ -80,7 +80,7 @@ const sweepUploads = () =>
     .catch((error: unknown) => console.error("Sweeping abandoned uploads failed:", error));
 void sweepUploads();
 void removeLeftoverExports().catch((error: unknown) => console.error("Removing leftover exports failed:", error));
-if (config.INSPECTION_WORKER) void startInspectionWorker();
+if (config.INSPECTION_WORKER) startGuestfsWorker(); // image inspections and change sets
 // After each health check, sessions and domains are brought into agreement; the first round,
 // right after start, also carries on the finishes a stopped server left half-done.
 const stopHealthChecks = startHealthChecks((round) =>

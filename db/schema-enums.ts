@@ -27,3 +27,8 @@ export const vmType = ["compatible", "fast"] as const;
 /** The VMs' network: none at all, or each VM alone behind a NAT of its own (administrator's choice). */
 export const vmNetwork = ["none", "nat"] as const;
 export type VmNetwork = (typeof vmNetwork)[number];
+/** The change-set job of a saved session (server/changes): the file-level diff with the image it started from. */
+export const changeSetState = ["pending", "running", "done", "failed"] as const;
+export type ChangeSetState = (typeof changeSetState)[number];
+export const changeKind = ["added", "modified", "deleted"] as const;
+export type ChangeKind = (typeof changeKind)[number];

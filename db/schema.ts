@@ -18,6 +18,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import * as enums from "./schema-enums";
+import type { FileState } from "../server/wire/changes";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -140,6 +141,7 @@ export const auditAction = pgEnum("audit_action", [
   "hypervisor_mode_changed",
   "hypervisor_removed",
   "vm_network_changed",
+  "changed_file_downloaded",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 
@@ -347,3 +349,61 @@ export const consoleTickets = pgTable(
   },
   (t) => [uniqueIndex("console_tickets_token_hash_idx").on(t.tokenHash), index("console_tickets_expires_idx").on(t.expiresAt)],
 );
+
+export const changeSetState = pgEnum("change_set_state", enums.changeSetState);
+export const changeKind = pgEnum("change_kind", enums.changeKind);
+
+/**
+ * What a saved session changed (server/changes): one per saved session, made by the libguestfs
+ * worker from the image the session started from and the image it became. Queued (pending) in
+ * the same transaction that records the saved image, so a crash never loses it.
+ */
+export const changeSets = pgTable(
+  "change_sets",
+  {
+    sessionId: uuid("session_id")
+      .primaryKey()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    baseImageId: uuid("base_image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    state: changeSetState("state").notNull().default("pending"),
+    /** When a worker took it; a claim this old was left by a crashed worker. */
+    claimedAt: timestamp("claimed_at", { withTimezone: true }),
+    /** The filesystems found, and whether each was compared (ImageDiff["filesystems"]). */
+    filesystems: jsonb("filesystems").$type<{ device: string; type: string; compared: boolean; note?: string }[]>(),
+    problem: text("problem"),
+    createdAt: createdAt(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [index("change_sets_state_idx").on(t.state, t.createdAt), index("change_sets_user_idx").on(t.userId)],
+);
+export type ChangeSet = typeof changeSets.$inferSelect;
+
+/** One changed file, directory or symlink of a change set, with its state on both sides. */
+export const fileChanges = pgTable(
+  "file_changes",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => changeSets.sessionId, { onDelete: "cascade" }),
+    filesystem: text("filesystem").notNull(),
+    path: text("path").notNull(),
+    change: changeKind("change").notNull(),
+    aspects: text("aspects").array().notNull(),
+    before: jsonb("before").$type<FileState>(),
+    after: jsonb("after").$type<FileState>(),
+  },
+  (t) => [index("file_changes_session_idx").on(t.sessionId)],
+);
+export type FileChangeRow = typeof fileChanges.$inferSelect;

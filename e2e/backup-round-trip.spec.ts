@@ -234,6 +234,10 @@ describe("backing up the fixture disk", () => {
     const imageCount = async () => (await db().select({ id: images.id }).from(images).where(eq(images.machineId, machineId))).length;
     const imagesBefore = await imageCount();
     const since = new Date();
+    // 64 MiB more to send, that compresses to nothing: a window wide enough to stop the agent in.
+    const unmount = mountPartition(disk, path.join(dir, "mnt"));
+    execFileSync("dd", ["if=/dev/urandom", `of=${path.join(dir, "mnt", "root", "big.bin")}`, "bs=1M", "count=64", "status=none"]);
+    unmount();
     const agent = startAgent(["backup", "--config", viaSecond, "--device", disk, "--independent", "--json"]);
     let stdout = "";
     let stderr = "";
@@ -242,14 +246,12 @@ describe("backing up the fixture disk", () => {
     const exited = new Promise<number | null>((resolve) => agent.on("exit", resolve));
     const diagnostics = () => `agent:\n${stderr}\nservers:\n${readFileSync(serverLog, "utf8").slice(-4000)}`;
     try {
-      // Extents are being written once the upload has bytes and the server an NBD daemon for it.
+      // Extents are being written once the server has an NBD daemon for the upload. The agent is
+      // frozen there (SIGSTOP): mid-stream, or with its upload sent but not finalized — either
+      // way the image cannot be made while the server is killed and replaced.
       const serverProcesses = () => execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
-      await expect
-        .poll(async () => ((await uploadStartedSince(since))?.bytesReceived ?? 0) > 0 && serverProcesses().includes("qemu-storage"), {
-          timeout: 60_000,
-          interval: 20,
-        })
-        .toBe(true);
+      await expect.poll(() => serverProcesses().includes("qemu-storage"), { timeout: 60_000, interval: 20 }).toBe(true);
+      agent.kill("SIGSTOP");
       // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
       // on, holding its lock on the upload's file, and the next server must deal with it.
       const group = serverProcesses();
@@ -258,9 +260,11 @@ describe("backing up the fixture disk", () => {
         const [pid, comm] = line.trim().split(/\s+/);
         if (!comm?.startsWith("qemu-storage")) process.kill(Number(pid), "SIGKILL");
       }
-      expect(await imageCount(), "the upload finished before the server was killed").toBe(imagesBefore);
+      expect(await uploadStartedSince(since)).toBeDefined();
+      expect(await imageCount()).toBe(imagesBefore);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       first = startServer();
+      agent.kill("SIGCONT");
       // The agent backs off up to a minute between attempts: give it several, and say why if it gives up.
       const outcome = await Promise.race([exited, new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 240_000))]);
       expect(outcome, diagnostics()).toBe(0);

@@ -130,6 +130,15 @@ describe("the console", () => {
     const image = await saveIncremental(page, sessionId);
     expect(guestFile(image, "/root/from-browser")).toBe("typed in the browser");
     expect(guestFile(storePath(imageFileName(machine.id, baseId)), "/etc/hostname")).toBe("office-pc");
+
+    // What changed, file by file, listed on the session page: the typed file, to download.
+    const typed = page.locator('[data-testid="change"][data-path="/root/from-browser"]');
+    await typed.waitFor({ timeout: 300_000 });
+    expect(await typed.textContent()).toMatch(/\+ added/);
+    // The file is read out of the image by a libguestfs appliance first: seconds, more under TCG.
+    const [download] = await Promise.all([page.waitForEvent("download", { timeout: 180_000 }), typed.getByRole("link", { name: "Download" }).click()]);
+    expect(readFileSync(await download.path(), "utf8")).toBe("typed in the browser\n");
+    await screenshot(page, "session-changes-desktop");
     await context.close();
   }, 400_000);
 

@@ -44,6 +44,7 @@ if [ "$NAME" = session ] || [ "$NAME" = console ]; then
   export IMAGE_STORE_GROUP=twinboot-store VM_SHUTDOWN_SECONDS=5
 fi
 [ "$NAME" = console ] && ensure_debian_packages websockify
+[ "$NAME" = apply ] && ensure_debian_packages rsync
 node bin/twinboot.mjs db migrate >&2
 if [ ! -f .next/BUILD_ID ]; then npm run build --silent >"$WORK/build.log" 2>&1 || die "the build failed"; fi
 setsid node node_modules/.bin/tsx server.ts >"$WORK/server.log" 2>&1 < /dev/null &

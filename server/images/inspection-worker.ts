@@ -1,14 +1,14 @@
 // The inspection job: a durable queue on the images table itself. A worker claims one pending
 // image (FOR UPDATE SKIP LOCKED, so several servers never take the same one), inspects it and
-// records the result. A claim older than STALE_CLAIM_MINUTES was left by a crashed worker and is
-// taken again (not reset at start: another server's worker may be busy with it).
+// records the result; server/jobs/guestfs-worker.ts runs it. A claim older than
+// STALE_CLAIM_MINUTES was left by a crashed worker and is taken again (not reset at start:
+// another server's worker may be busy with it).
 import { eq, sql } from "drizzle-orm";
 import { db } from "@/db/client";
 import { images } from "@/db/schema";
 import { inspectImageFile } from "./inspect-image";
 import { storePath } from "./store";
 
-const POLL_MS = 5_000;
 const STALE_CLAIM_MINUTES = 30;
 
 /** Inspects the next pending image, if any; true when one was taken. */
@@ -34,17 +34,4 @@ export async function inspectNextImage(): Promise<boolean> {
     await db().update(images).set({ inspectionState: "failed", inspection: { error: message } }).where(eq(images.id, image.id));
   }
   return true;
-}
-
-/** Runs inspections one at a time for as long as the process lives. */
-export async function startInspectionWorker(): Promise<void> {
-  const loop = async () => {
-    try {
-      while (await inspectNextImage());
-    } catch (error) {
-      console.error("The inspection worker failed; retrying shortly:", error);
-    }
-    setTimeout(loop, POLL_MS).unref();
-  };
-  void loop();
 }

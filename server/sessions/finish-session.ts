@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { db } from "@/db/client";
-import { hypervisorHosts, images, sessions, type Session } from "@/db/schema";
+import { changeSets, hypervisorHosts, images, sessions, type Session } from "@/db/schema";
 import type { FinishMode } from "@/db/schema-enums";
 import { ConflictError, NotFoundError } from "@/server/errors";
 import { createQcow2Flattened, qemuImgCheck, qemuImgInfo } from "@/server/images/qcow2";
@@ -84,6 +84,11 @@ async function save(session: Session, mode: "incremental" | "independent"): Prom
         profile: parent.profile,
         takenAt: new Date(),
       })
+      .onConflictDoNothing();
+    // What changed, file by file, is listed by the libguestfs worker (server/changes).
+    await tx
+      .insert(changeSets)
+      .values({ sessionId: session.id, userId: session.userId, machineId: session.machineId, baseImageId: session.imageId, imageId: session.id })
       .onConflictDoNothing();
     return moveSession(session.id, "saved", { savedImageId: session.id, endedAt: new Date() }, { executor: tx });
   });

@@ -5,7 +5,7 @@ import { TRPCError } from "@trpc/server";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { auditEvents, consoleTickets, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
+import { auditEvents, changeSets, consoleTickets, fileChanges, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -200,6 +200,15 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     await db().update(sessions).set({ state: "failed" }).where(eq(sessions.id, v.session.id));
     await expectCode(a.caller.sessions.consoleTicket({ sessionId: a.session.id }), "CONFLICT");
     expect(await db().select().from(consoleTickets).where(eq(consoleTickets.userId, a.id))).toEqual([]);
+  },
+  "changes.list": async (a, v) => {
+    // The victim's session has listed changes: the attacker sees no change set, not even that it exists.
+    await db()
+      .insert(changeSets)
+      .values({ sessionId: v.session.id, userId: v.id, machineId: v.machine.id, baseImageId: v.image.id, imageId: v.image.id, state: "done" });
+    await db().insert(fileChanges).values({ sessionId: v.session.id, filesystem: "/dev/sda1", path: "/secret", change: "added", aspects: [] });
+    expect(await a.caller.changes.list({ sessionId: v.session.id })).toBeNull();
+    expect((await v.caller.changes.list({ sessionId: v.session.id }))?.changes.map((c) => c.path)).toEqual(["/secret"]);
   },
   "sessions.preferences": async (a, v) => {
     await db().update(users).set({ idleTimeoutMinutes: 15 }).where(eq(users.id, v.id));

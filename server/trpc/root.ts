@@ -2,6 +2,7 @@
 import { createCallerFactory, router } from "./init";
 import { accountRouter } from "./routers/account";
 import { adminRouter } from "./routers/admin";
+import { changesRouter } from "./routers/changes";
 import { imagesRouter } from "./routers/images";
 import { machinesRouter } from "./routers/machines";
 import { sessionsRouter } from "./routers/sessions";
@@ -11,6 +12,7 @@ export const appRouter = router({
   machines: machinesRouter,
   images: imagesRouter,
   sessions: sessionsRouter,
+  changes: changesRouter,
   admin: adminRouter,
 });
 

@@ -325,6 +325,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   hypervisor_mode_changed: "Hypervisor host enabled or drained",
   hypervisor_removed: "Hypervisor host removed",
   vm_network_changed: "VM network changed",
+  changed_file_downloaded: "Changed file downloaded",
 };
 
 function ActivityCard() {

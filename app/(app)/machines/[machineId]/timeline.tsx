@@ -6,18 +6,8 @@ import { Fragment, useState } from "react";
 import type { ImageKind, InspectionState } from "@/db/schema-enums";
 import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
+import { formatBytes } from "../../../_components/format";
 import { Button, buttonClass, Card, Notice, RadioChoice } from "../../../_components/ui";
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 
 const KIND_STYLES: Record<ImageKind, string> = {
   base: "bg-sky-100 text-sky-900 dark:bg-sky-900/60 dark:text-sky-100",

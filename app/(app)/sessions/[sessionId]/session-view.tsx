@@ -8,6 +8,7 @@ import { useEffect, useState } from "react";
 import type { FinishMode, SessionState } from "@/db/schema-enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Notice, PageTitle } from "../../../_components/ui";
+import { ChangesCard } from "./changes-card";
 import { ConsoleViewer } from "./console/console-viewer";
 
 const STATE_TEXT: Record<SessionState, string> = {
@@ -133,6 +134,7 @@ export function SessionView({ sessionId }: { sessionId: string }) {
           </p>
         ) : null}
       </Card>
+      {s.state === "saved" ? <ChangesCard sessionId={sessionId} /> : null}
       {canFinish ? (
         <Card title={<span id="finish">Finish</span>}>
           {finish.error ? <Notice kind="error">{errorMessage(finish.error)}</Notice> : null}

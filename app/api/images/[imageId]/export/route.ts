@@ -7,6 +7,7 @@ import { db } from "@/db/client";
 import { recordAudit } from "@/server/audit/record-audit";
 import { currentSessionUser } from "@/server/auth/session-user";
 import { DomainError, NotFoundError } from "@/server/errors";
+import { plainError } from "@/server/http/plain-error";
 import { EXPORT_FORMATS, exportImage } from "@/server/images/export-image";
 import { requestMeta } from "@/server/request-meta";
 
@@ -14,10 +15,6 @@ const ZExportQuerySchema = z.object({
   imageId: z.uuid({ message: "That is not an image id." }),
   format: z.enum(EXPORT_FORMATS, { message: `format must be one of ${EXPORT_FORMATS.join(", ")}.` }),
 });
-
-function plainError(status: number, message: string): Response {
-  return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
-}
 
 export async function GET(req: Request, { params }: { params: Promise<{ imageId: string }> }) {
   const user = await currentSessionUser();

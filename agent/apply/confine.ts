@@ -1,0 +1,42 @@
+// Keeping a change set inside the root it is applied to. A path must be absolute within the
+// machine's filesystem ("/etc/hostname"), with no empty, "." or ".." segment and no NUL; and no
+// directory on the way to it may be a symlink that leads out of the root (checked against the
+// live filesystem, as late as possible before writing). Anything else is refused, naming the path.
+import { lstat, realpath } from "node:fs/promises";
+import path from "node:path";
+
+export class UnsafePathError extends Error {}
+
+/** The path under `root` for a change's path, or UnsafePathError; lexical checks only. */
+export function resolveUnder(root: string, changePath: string): string {
+  if (!changePath.startsWith("/")) throw new UnsafePathError(`${JSON.stringify(changePath)} is not an absolute path in the machine's filesystem; refused.`);
+  if (changePath.includes("\0")) throw new UnsafePathError(`${JSON.stringify(changePath)} contains a NUL byte; refused.`);
+  const segments = changePath.slice(1).split("/");
+  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+    throw new UnsafePathError(`${JSON.stringify(changePath)} has an empty, "." or ".." segment: it could lead outside ${root}; refused.`);
+  }
+  return path.join(root, ...segments);
+}
+
+/**
+ * Checks that every existing directory between `root` and the target is inside the root once
+ * symlinks are followed (the target itself may be a symlink: it is replaced, never followed).
+ */
+export async function assertConfined(root: string, target: string): Promise<void> {
+  const realRoot = await realpath(root);
+  let dir = path.dirname(target);
+  const chain: string[] = [];
+  while (dir.length >= root.length && dir !== path.dirname(dir)) {
+    chain.unshift(dir);
+    if (dir === root) break;
+    dir = path.dirname(dir);
+  }
+  for (const step of chain) {
+    const stat = await lstat(step).catch(() => null);
+    if (!stat) return; // the rest is missing: it will be made as real directories, inside
+    const real = await realpath(step);
+    if (real !== realRoot && !real.startsWith(`${realRoot}/`)) {
+      throw new UnsafePathError(`${path.relative(root, target)}: ${path.relative(root, step) || "."} leads to ${real}, outside ${root}; refused.`);
+    }
+  }
+}

@@ -1,0 +1,258 @@
+// What a session changed, file by file: the image it started from and the image it became, both
+// attached to one libguestfs appliance. Every filesystem of every partition is compared (no OS
+// inspection, which a disk without a known OS fails): each one's files are listed on both sides
+// (find0), their lstat read in bulk (lstatnslist, a directory at a time), and the files whose
+// size, times or inode differ are hashed on both sides (sha256), so that a file only touched is
+// not reported, and one rewritten with the same size and times is. Directories report mode and
+// owner changes only: their own times change whenever an entry does.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Guestfish, quoteArg, type GuestfishDisk } from "@/server/tools/guestfish";
+import type { ChangeKind, ChangedAspect, FileState, FileType } from "@/server/wire/changes";
+
+export interface FileChange {
+  /** The filesystem's device as libguestfs names it on the first disk, e.g. /dev/sda1. */
+  filesystem: string;
+  /** Absolute within that filesystem, e.g. /etc/hostname. */
+  path: string;
+  change: ChangeKind;
+  aspects: ChangedAspect[];
+  before: FileState | null;
+  after: FileState | null;
+}
+
+export interface ImageDiff {
+  filesystems: { device: string; type: string; compared: boolean; note?: string }[];
+  changes: FileChange[];
+}
+
+interface Stat {
+  type: FileType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  ino: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+const BASE_MOUNT = "/twinboot-base";
+const NEW_MOUNT = "/twinboot-new";
+/** Names that can go in a guestfish string list (split on whitespace, no quoting). */
+const LISTABLE_NAME = /^[^\s"'\\]+$/;
+const NAMES_PER_LIST = 500;
+
+function fileType(mode: number): FileType {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return "file";
+    case 0o040000:
+      return "directory";
+    case 0o120000:
+      return "symlink";
+    default:
+      return "other";
+  }
+}
+
+/** One `lstatns` struct as guestfish prints it ("st_mode: 33188" lines); null for a missing file. */
+function parseStat(text: string): Stat | null {
+  const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(-?\\d+)$`, "m").exec(text)?.[1];
+  const number = (name: string) => Number(field(name) ?? NaN);
+  const ino = number("st_ino");
+  if (!(ino >= 0)) return null; // lstatnslist gives st_ino -1 for a name that is not there
+  const mode = number("st_mode");
+  const ns = (which: string) => BigInt(field(`st_${which}_sec`) ?? 0) * 1_000_000_000n + BigInt(field(`st_${which}_nsec`) ?? 0);
+  return { type: fileType(mode), mode: mode & 0o7777, uid: number("st_uid"), gid: number("st_gid"), size: number("st_size"), ino, mtimeNs: ns("mtime"), ctimeNs: ns("ctime") };
+}
+
+/** lstatnslist output: "[0] = {…}" blocks, in the order of the names. */
+function parseStatList(text: string): (Stat | null)[] {
+  return text.split(/^\[\d+\] = \{$/m).slice(1).map(parseStat);
+}
+
+/** Reads find0's NUL-separated list (paths relative to the directory, with or without a leading /). */
+async function listed(file: string): Promise<string[]> {
+  const text = await readFile(file, "utf8");
+  return text
+    .split("\0")
+    .filter(Boolean)
+    .map((p) => `/${p.replace(/^\/+/, "")}`);
+}
+
+/** lstat of every path under `mount`, a directory at a time, in one script. */
+async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise<Map<string, Stat>> {
+  const byDir = new Map<string, string[]>();
+  const single: string[] = [];
+  for (const p of paths) {
+    const name = path.posix.basename(p);
+    if (!LISTABLE_NAME.test(name)) {
+      single.push(p);
+      continue;
+    }
+    const dir = path.posix.dirname(p);
+    const names = byDir.get(dir);
+    if (names) names.push(name);
+    else byDir.set(dir, [name]);
+  }
+  const commands: string[] = [];
+  const batches: string[][] = [];
+  for (const [dir, names] of byDir) {
+    for (let i = 0; i < names.length; i += NAMES_PER_LIST) {
+      const batch = names.slice(i, i + NAMES_PER_LIST);
+      commands.push(`lstatnslist ${quoteArg(path.posix.join(mount, dir))} ${quoteArg(batch.join(" "))}`);
+      batches.push(batch.map((name) => path.posix.join(dir, name)));
+    }
+  }
+  for (const p of single) {
+    commands.push(`lstatns ${quoteArg(mount + p)}`);
+    batches.push([p]);
+  }
+  const outputs = await fish.script(commands);
+  const stats = new Map<string, Stat>();
+  outputs.forEach((output, i) => {
+    if (output === null) return;
+    const batch = batches[i]!;
+    const parsed = output.startsWith("[") ? parseStatList(output) : [parseStat(output)];
+    batch.forEach((p, j) => {
+      const stat = parsed[j];
+      if (stat) stats.set(p, stat);
+    });
+  });
+  return stats;
+}
+
+/** sha256 of files, and targets of symlinks, under `mount`, in one script. */
+async function contentsOf(fish: Guestfish, mount: string, files: string[], links: string[]) {
+  const outputs = await fish.script([
+    ...files.map((p) => `checksum sha256 ${quoteArg(mount + p)}`),
+    ...links.map((p) => `readlink ${quoteArg(mount + p)}`),
+  ]);
+  const sha256 = new Map<string, string>();
+  const target = new Map<string, string>();
+  files.forEach((p, i) => {
+    const out = outputs[i]?.trim();
+    if (out && /^[0-9a-f]{64}$/.test(out)) sha256.set(p, out);
+  });
+  links.forEach((p, i) => {
+    const out = outputs[files.length + i];
+    if (out != null) target.set(p, out.replace(/\n$/, ""));
+  });
+  return { sha256, target };
+}
+
+function state(stat: Stat, sha256?: string, target?: string): FileState {
+  return {
+    type: stat.type,
+    mode: stat.mode,
+    uid: stat.uid,
+    gid: stat.gid,
+    size: stat.type === "file" ? stat.size : null,
+    mtime: new Date(Number(stat.mtimeNs / 1_000_000n)).toISOString(),
+    sha256: sha256 ?? null,
+    target: target ?? null,
+  };
+}
+
+/** Pairs the first disk's filesystems with the second's: /dev/sda1 with /dev/sdb1, /dev/sda with /dev/sdb. */
+function pairFilesystems(listing: string): { base: string; next: string; type: string }[] {
+  const all = listing
+    .split("\n")
+    .map((line) => /^(\S+):\s*(\S*)$/.exec(line.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ device: m[1]!, type: m[2]! }));
+  return all
+    .filter((fs) => /^\/dev\/sda\d*$/.test(fs.device))
+    .map((fs) => ({ base: fs.device, next: fs.device.replace(/^\/dev\/sda/, "/dev/sdb"), type: fs.type }))
+    .filter((pair) => all.some((fs) => fs.device === pair.next));
+}
+
+async function diffFilesystem(fish: Guestfish, device: string, work: string): Promise<FileChange[]> {
+  await fish.call("find0", BASE_MOUNT, path.join(work, "base.list"));
+  await fish.call("find0", NEW_MOUNT, path.join(work, "new.list"));
+  const basePaths = await listed(path.join(work, "base.list"));
+  const newPaths = await listed(path.join(work, "new.list"));
+  const before = await statAll(fish, BASE_MOUNT, basePaths);
+  const after = await statAll(fish, NEW_MOUNT, newPaths);
+
+  // Files whose content may differ are hashed on both sides; symlinks have their targets read.
+  const hashBefore: string[] = [];
+  const hashAfter: string[] = [];
+  const linkBefore: string[] = [];
+  const linkAfter: string[] = [];
+  for (const [p, a] of after) {
+    const b = before.get(p);
+    const contentMayDiffer = !b || b.type !== a.type || b.size !== a.size || b.mtimeNs !== a.mtimeNs || b.ctimeNs !== a.ctimeNs || b.ino !== a.ino;
+    if (a.type === "file" && contentMayDiffer) hashAfter.push(p);
+    if (b?.type === "file" && contentMayDiffer) hashBefore.push(p);
+    if (a.type === "symlink" && contentMayDiffer) linkAfter.push(p);
+    if (b?.type === "symlink" && contentMayDiffer) linkBefore.push(p);
+  }
+  for (const [p, b] of before) {
+    if (after.has(p)) continue;
+    if (b.type === "file") hashBefore.push(p);
+    if (b.type === "symlink") linkBefore.push(p);
+  }
+  const old = await contentsOf(fish, BASE_MOUNT, hashBefore, linkBefore);
+  const now = await contentsOf(fish, NEW_MOUNT, hashAfter, linkAfter);
+
+  const changes: FileChange[] = [];
+  const sides = (p: string, b: Stat | undefined, a: Stat | undefined) => ({
+    before: b ? state(b, old.sha256.get(p), old.target.get(p)) : null,
+    after: a ? state(a, now.sha256.get(p), now.target.get(p)) : null,
+  });
+  for (const [p, a] of after) {
+    const b = before.get(p);
+    if (!b) {
+      changes.push({ filesystem: device, path: p, change: "added", aspects: [], ...sides(p, b, a) });
+      continue;
+    }
+    const aspects: ChangedAspect[] = [];
+    if (b.type !== a.type) aspects.push("type");
+    else if (a.type === "file" && (old.sha256.get(p) ?? "") !== (now.sha256.get(p) ?? "")) aspects.push("content");
+    else if (a.type === "symlink" && (old.target.get(p) ?? "") !== (now.target.get(p) ?? "")) aspects.push("target");
+    if (b.mode !== a.mode) aspects.push("mode");
+    if (b.uid !== a.uid || b.gid !== a.gid) aspects.push("owner");
+    if (aspects.length > 0) changes.push({ filesystem: device, path: p, change: "modified", aspects, ...sides(p, b, a) });
+  }
+  for (const [p, b] of before) {
+    if (!after.has(p)) changes.push({ filesystem: device, path: p, change: "deleted", aspects: [], ...sides(p, b, undefined) });
+  }
+  return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+}
+
+/** Compares `base` (the image a session started from) with `next` (the image it became). */
+export async function diffImages(base: GuestfishDisk, next: GuestfishDisk): Promise<ImageDiff> {
+  const work = await mkdtemp(path.join(tmpdir(), "twinboot-diff-"));
+  const fish = await Guestfish.open([base, next]);
+  try {
+    const result: ImageDiff = { filesystems: [], changes: [] };
+    const pairs = pairFilesystems(await fish.call("list-filesystems"));
+    await fish.call("mkmountpoint", BASE_MOUNT);
+    await fish.call("mkmountpoint", NEW_MOUNT);
+    for (const pair of pairs) {
+      if (["swap", "unknown", ""].includes(pair.type)) {
+        result.filesystems.push({ device: pair.base, type: pair.type, compared: false, note: "no files (swap or unknown)" });
+        continue;
+      }
+      // A filesystem that does not mount (damaged, or of a kind the appliance cannot read) is
+      // reported as not compared; the others still are. (A failed call would end the appliance:
+      // mount in a script, then ask what is mounted.)
+      await fish.script([`mount-ro ${quoteArg(pair.base)} ${BASE_MOUNT}`, `mount-ro ${quoteArg(pair.next)} ${NEW_MOUNT}`]);
+      const mounted = await fish.call("mountpoints");
+      if (!mounted.includes(`: ${BASE_MOUNT}\n`) || !mounted.includes(`: ${NEW_MOUNT}\n`)) {
+        result.filesystems.push({ device: pair.base, type: pair.type, compared: false, note: "does not mount" });
+      } else {
+        result.filesystems.push({ device: pair.base, type: pair.type, compared: true });
+        result.changes.push(...(await diffFilesystem(fish, pair.base, work)));
+      }
+      await fish.script([`umount ${BASE_MOUNT}`, `umount ${NEW_MOUNT}`]);
+    }
+    return result;
+  } finally {
+    await fish.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}

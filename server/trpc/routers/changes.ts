@@ -1,0 +1,8 @@
+// What saved sessions changed, file by file (server/changes). Scoped to the user.
+import { listChanges } from "@/server/changes/change-queries";
+import { ZSessionIdSchema } from "@/server/wire/sessions";
+import { protectedProcedure, router } from "../init";
+
+export const changesRouter = router({
+  list: protectedProcedure.input(ZSessionIdSchema).query(({ ctx, input }) => listChanges(ctx.user.id, input.sessionId)),
+});
