@@ -1,9 +1,11 @@
-// Benchmark: the agent's apply (agent/apply: three-way check of each path, atomic write through
-// a temporary file with fsync, rename and a directory fsync, a journal fsync'd before each
-// change) vs rsync (Debian's) copying the same tree onto the same disk, in one run: 1,000 small
-// files (1–8 KiB, in 20 folders) and one 100 MiB file, all new to the destination. rsync is run
-// as people run it (-a) and with --fsync, the closest it comes to our durability. Alternating
-// rounds; medians. Run: npm run bench -- apply. The last line is one JSON object.
+// Benchmark: the agent's apply (agent/apply: three-way check of each path; a batch at a time,
+// journalled, written to temporary files beside the targets, made durable with one syncfs,
+// renamed into place, directories fsync'd) vs rsync (Debian's) copying the same tree onto the
+// same disk, in one run: 1,000 small files (1–8 KiB, in 20 folders) and one 100 MiB file, all new
+// to the destination, each file's content read from its own source file. rsync is run as people
+// run it (-a) and with --fsync, the closest it comes to our durability; every contender ends with
+// a sync, inside its time. Alternating rounds; medians. Run: npm run bench -- apply. The last
+// line is one JSON object.
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";

@@ -21,8 +21,9 @@ export function resolveUnder(root: string, changePath: string): string {
 /**
  * Checks that every existing directory between `root` and the target is inside the root once
  * symlinks are followed (the target itself may be a symlink: it is replaced, never followed).
+ * `checked` remembers directories found inside, for a check of many paths in one pass.
  */
-export async function assertConfined(root: string, target: string): Promise<void> {
+export async function assertConfined(root: string, target: string, checked?: Set<string>): Promise<void> {
   const realRoot = await realpath(root);
   let dir = path.dirname(target);
   const chain: string[] = [];
@@ -32,11 +33,13 @@ export async function assertConfined(root: string, target: string): Promise<void
     dir = path.dirname(dir);
   }
   for (const step of chain) {
+    if (checked?.has(step)) continue;
     const stat = await lstat(step).catch(() => null);
     if (!stat) return; // the rest is missing: it will be made as real directories, inside
     const real = await realpath(step);
     if (real !== realRoot && !real.startsWith(`${realRoot}/`)) {
       throw new UnsafePathError(`${path.relative(root, target)}: ${path.relative(root, step) || "."} leads to ${real}, outside ${root}; refused.`);
     }
+    checked?.add(step);
   }
 }

@@ -61,15 +61,22 @@ export class ApplyJournal {
     }
   }
 
-  private async append(record: JournalRecord) {
-    await appendFile(this.file, `${JSON.stringify(record)}\n`);
+  /** Appends records and makes them durable, with one fsync for all. */
+  private async append(records: JournalRecord[]) {
+    if (records.length === 0) return;
+    await appendFile(this.file, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
     const handle = await open(this.file, "r");
     try {
       await handle.sync();
     } finally {
       await handle.close();
     }
-    this.remember(record);
+    for (const record of records) this.remember(record);
+  }
+
+  /** Whether what was at `target` is kept already (a resumed apply finds it so). */
+  wasSaved(target: string): boolean {
+    return this.saved.has(target);
   }
 
   /** The outcome already recorded for a path (a resumed apply skips it). */
@@ -77,29 +84,35 @@ export class ApplyJournal {
     return this.done.get(target);
   }
 
-  /** Keeps what is at `target` now, once: the first save of a path is the one undo restores. */
-  async save(target: string): Promise<void> {
-    if (this.saved.has(target)) return;
-    const stat = await lstat(target).catch(() => null);
-    let was: SavedRecord["was"];
-    if (!stat) was = { type: "absent" };
-    else if (stat.isSymbolicLink()) was = { type: "symlink", target: await readlink(target) };
-    else if (stat.isDirectory()) was = { type: "directory", mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
-    else {
-      const backup = path.join(this.dir, "backup", String(this.saved.size));
-      await rm(backup, { force: true });
-      // The same inode, kept alive by a second name: the apply replaces the target's name only.
-      await link(target, backup).catch(async (error: NodeJS.ErrnoException) => {
-        if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
-        await copyFile(target, backup);
-      });
-      was = { type: "file", backup, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, mtimeMs: stat.mtimeMs };
+  /** Keeps what is at each target now, once: the first save of a path is the one undo restores. */
+  async save(targets: { target: string; absent?: boolean }[]): Promise<void> {
+    const records: SavedRecord[] = [];
+    for (const { target, absent } of targets) {
+      if (this.saved.has(target) || records.some((r) => r.path === target)) continue;
+      // `absent`: the caller has just looked, and nothing is there.
+      const stat = absent ? null : await lstat(target).catch(() => null);
+      let was: SavedRecord["was"];
+      if (!stat) was = { type: "absent" };
+      else if (stat.isSymbolicLink()) was = { type: "symlink", target: await readlink(target) };
+      else if (stat.isDirectory()) was = { type: "directory", mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+      else {
+        const backup = path.join(this.dir, "backup", String(this.saved.size + records.length));
+        await rm(backup, { force: true });
+        // The same inode, kept alive by a second name: the apply replaces the target's name only.
+        await link(target, backup).catch(async (error: NodeJS.ErrnoException) => {
+          if (error.code !== "EXDEV" && error.code !== "EPERM") throw error;
+          await copyFile(target, backup);
+        });
+        was = { type: "file", backup, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, mtimeMs: stat.mtimeMs };
+      }
+      records.push({ kind: "saved", path: target, was });
     }
-    await this.append({ kind: "saved", path: target, was });
+    await this.append(records);
   }
 
-  async finish(target: string, outcome: Outcome, extra: { copy?: string; detail?: string } = {}): Promise<void> {
-    await this.append({ kind: "done", path: target, outcome, ...extra });
+  /** Records outcomes, after the changes they describe are durable. */
+  async finish(outcomes: { target: string; outcome: Outcome; copy?: string; detail?: string }[]): Promise<void> {
+    await this.append(outcomes.map(({ target, ...rest }) => ({ kind: "done" as const, path: target, ...rest })));
   }
 
   /** Puts every saved path back as it was, newest first; returns the paths restored. */

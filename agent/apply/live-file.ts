@@ -1,6 +1,8 @@
-// A path on the live filesystem as the three-way decision sees it, and writes that are atomic:
-// a temporary file in the same directory, fsync, rename over the target, fsync the directory.
-import { createHash, randomBytes } from "node:crypto";
+// A path on the live filesystem as the three-way decision sees it, and the pieces of atomic
+// writes: a temporary file in the same directory, made durable, renamed over the target, the
+// directory made durable (apply-changes.ts does these a batch at a time).
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, mkdir, open, readlink, rename, rm, symlink, utimes, chown, lchown } from "node:fs/promises";
 import path from "node:path";
@@ -70,47 +72,72 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-function temporaryBeside(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.twinboot-${randomBytes(4).toString("hex")}`);
+/** The temporary name a write to `target` uses: the same for every run of one apply, so a resumed run clears what a crash left. */
+export function temporaryFor(target: string, tag: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.twinboot-${tag}.tmp`);
 }
 
 /**
- * Writes `content` to `target` atomically with the state's mode, owner and mtime, checking its
- * sha256 on the way: a mismatch leaves the target untouched and throws.
+ * Writes `content` to `temporary` with the state's mode, owner and mtime, checking its sha256 on
+ * the way (a mismatch removes it and throws). Not yet durable, not yet in place: see
+ * syncFilesystem, then rename.
  */
-export async function writeFileAtomically(target: string, content: Readable, state: FileState): Promise<void> {
-  await mkdir(path.dirname(target), { recursive: true });
-  const temporary = temporaryBeside(target);
-  const handle = await open(temporary, "wx", 0o600);
+export async function prepareFile(temporary: string, content: Readable, state: FileState): Promise<void> {
+  // Exclusive create (never following a link someone put at that name); a leftover of a crashed
+  // run is removed first, and a missing folder made.
+  const handle = await open(temporary, "wx", 0o600).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code === "EEXIST") await rm(temporary, { force: true });
+    else if (error.code === "ENOENT") await mkdir(path.dirname(temporary), { recursive: true });
+    else throw error;
+    return open(temporary, "wx", 0o600);
+  });
   try {
     const hash = createHash("sha256");
     for await (const chunk of content) {
       hash.update(chunk as Buffer);
       await handle.write(chunk as Buffer);
     }
-    const sha256 = hash.digest("hex");
-    if (state.sha256 && sha256 !== state.sha256) throw new Error(`${target}: the incoming file does not match its sha256 (corrupted on the way); nothing was changed`);
+    if (state.sha256 && hash.digest("hex") !== state.sha256) {
+      throw new Error(`${path.basename(temporary).slice(1).replace(/\.twinboot-.*$/, "")}: the incoming file does not match its sha256 (corrupted on the way); nothing was changed`);
+    }
     await handle.chmod(state.mode);
     if (isRoot) await handle.chown(state.uid, state.gid);
     const mtime = new Date(state.mtime);
     await handle.utimes(mtime, mtime);
-    await handle.sync();
-    await handle.close();
-    await rename(temporary, target);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await rm(temporary, { force: true });
     throw error;
   }
-  await fsyncDirectory(path.dirname(target));
+  await handle.close();
 }
 
-/** Replaces `target` with a symlink to `to`, atomically. */
-export async function writeSymlinkAtomically(target: string, to: string, state: FileState | null): Promise<void> {
-  await mkdir(path.dirname(target), { recursive: true });
-  const temporary = temporaryBeside(target);
+/** A symlink to `to` at `temporary`, to be renamed into place. */
+export async function prepareSymlink(temporary: string, to: string, state: FileState | null): Promise<void> {
+  await mkdir(path.dirname(temporary), { recursive: true });
+  await rm(temporary, { force: true });
   await symlink(to, temporary);
   if (isRoot && state) await lchown(temporary, state.uid, state.gid);
+}
+
+/**
+ * Makes everything written on the filesystem holding `dir` durable at once (coreutils
+ * `sync --file-system`, i.e. syncfs(2)): one flush for a batch of files instead of an fsync each.
+ */
+export async function syncFilesystem(dir: string): Promise<void> {
+  await runSync(["--file-system", dir]);
+}
+
+function runSync(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("sync", args, (error) => (error ? reject(new Error(`sync ${args.join(" ")} failed: ${error.message}`)) : resolve()));
+  });
+}
+
+/** Replaces `target` with a symlink to `to`, atomically and durably (undo uses it). */
+export async function writeSymlinkAtomically(target: string, to: string, state: FileState | null): Promise<void> {
+  const temporary = temporaryFor(target, "undo");
+  await prepareSymlink(temporary, to, state);
   await rename(temporary, target);
   await fsyncDirectory(path.dirname(target));
 }
@@ -127,5 +154,4 @@ export async function setDirectory(target: string, state: FileState): Promise<vo
   }
   const mtime = new Date(state.mtime);
   await utimes(target, mtime, mtime);
-  await fsyncDirectory(path.dirname(target));
 }
