@@ -124,7 +124,7 @@ describe("applying a session's changes", () => {
     expect(again.map((r) => r.outcome)).toEqual(results.map((r) => r.outcome));
 
     // Undo: byte for byte, mode and times too.
-    await (await ApplyJournal.open(journalDir)).undo();
+    expect((await (await ApplyJournal.open(journalDir)).undo(root)).keptAside).toEqual([]);
     expect(snapshot()).toEqual(before);
   });
 
@@ -187,7 +187,37 @@ describe("applying a session's changes", () => {
     const [remote] = await applyChanges(options([entry], await ApplyJournal.open(path.join(work, "j2")), { conflict: "keep-remote" }));
     expect(remote).toMatchObject({ outcome: "applied" });
     expect(readFileSync(path.join(root, "home/ana/plan.txt"), "utf8")).toBe("from the VM\n");
-    await (await ApplyJournal.open(path.join(work, "j2"))).undo();
+    await (await ApplyJournal.open(path.join(work, "j2"))).undo(root);
     expect(readFileSync(path.join(root, "home/ana/plan.txt"), "utf8")).toBe("edited at home\n");
+  });
+
+  it("keeps setuid bits, turns a file into a folder, keeps a deleted folder that has files at home, and survives a torn journal", async () => {
+    writeFileSync(path.join(root, "etc/tool"), "tool v1\n");
+    mkdirSync(path.join(root, "home/ana/photos"));
+    writeFileSync(path.join(root, "home/ana/photos/new-at-home.jpg"), "jpg");
+    incoming.set("/etc/tool", "tool v2\n");
+    const entries: ApplyEntry[] = [
+      { path: "/etc/tool", change: "modified", before: file("tool v1\n"), after: file("tool v2\n", 0o4755) },
+      { path: "/etc/motd", change: "modified", before: file("welcome\n"), after: dir(0o755) },
+      { path: "/home/ana/photos", change: "deleted", before: dir(), after: null },
+    ];
+    await ApplyJournal.open(journalDir);
+    // A crash had cut the journal's last line short: it is dropped, and new records still read back.
+    writeFileSync(path.join(journalDir, "journal.jsonl"), '{"kind":"done","pa');
+    const results = await applyChanges(options(entries, await ApplyJournal.open(journalDir)));
+    expect(Object.fromEntries(results.map((r) => [r.path, r.outcome]))).toEqual({ "/etc/tool": "applied", "/etc/motd": "applied", "/home/ana/photos": "conflict" });
+    expect(lstatSync(path.join(root, "etc/tool")).mode & 0o7777).toBe(0o4755);
+    expect(lstatSync(path.join(root, "etc/motd")).isDirectory()).toBe(true);
+    expect(existsSync(path.join(root, "home/ana/photos/new-at-home.jpg"))).toBe(true);
+    const reread = await ApplyJournal.open(journalDir);
+    expect(reread.outcomeOf(path.join(root, "etc/tool"))?.outcome).toBe("applied");
+
+    // Edited at home after the apply: undo keeps that version beside the restored one.
+    writeFileSync(path.join(root, "etc/tool"), "tool v2, edited after\n");
+    const undone = await reread.undo(root);
+    expect(undone.keptAside).toEqual([path.join(root, "etc/tool")]);
+    expect(readFileSync(path.join(root, "etc/tool"), "utf8")).toBe("tool v1\n");
+    expect(readFileSync(path.join(root, "etc/tool.twinboot-undo-kept"), "utf8")).toBe("tool v2, edited after\n");
+    expect(readFileSync(path.join(root, "etc/motd"), "utf8")).toBe("welcome\n");
   });
 });

@@ -10,7 +10,7 @@
 // they are renamed into place and their directories fsync'd; the outcomes are journalled. A crash
 // leaves every path before or after, never half-written; the next run skips what is journalled
 // done, decides afresh for the rest, and clears the temporary files; undo restores.
-import { chmod, lchown, rename, rm, rmdir } from "node:fs/promises";
+import { rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import pMap from "p-map";
@@ -25,12 +25,14 @@ import {
   sameContent,
   sameState,
   setDirectory,
-  syncFilesystem,
+  setOwnerAndModeAt,
+  syncFilesystems,
   temporaryFor,
   type LiveState,
 } from "./live-file";
 
 export interface ApplyEntry {
+  /** Absolute within the filesystem the change set is for; `root` is where that filesystem is on this computer. */
   path: string;
   change: ChangeKind;
   before: FileState | null;
@@ -59,7 +61,6 @@ export interface ApplyOptions {
   tag: string;
 }
 
-const isRoot = process.getuid?.() === 0;
 const BATCH_ENTRIES = 256;
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** Independent paths are looked at and written this many at a time: small files wait on syscalls, not on the CPU. */
@@ -133,7 +134,13 @@ async function decide(entry: ApplyEntry, options: ApplyOptions): Promise<Plan> {
 async function applyBatch(entries: ApplyEntry[], options: ApplyOptions): Promise<ApplyResult[]> {
   const plans = await pMap(entries, (entry) => decide(entry, options), { concurrency: CONCURRENCY });
   const writes = plans.filter((p): p is Plan & { write: NonNullable<Plan["write"]> } => p.write !== null);
-  await options.journal.save(writes.map((p) => ({ target: p.write.at, absent: p.write.live === null })));
+  // Confinement again, now: the live filesystem may have changed since the whole set was checked.
+  const confined = async () => {
+    const checked = new Set<string>();
+    for (const { write } of writes) await assertConfined(options.root, write.at, checked);
+  };
+  await confined();
+  await options.journal.save(writes.map((p) => ({ target: p.write.at, absent: p.write.live === null, will: p.write.state })));
 
   // Folders first, in order (their children may follow in this batch); then new files and
   // symlinks under temporary names beside their targets, several at a time.
@@ -151,7 +158,7 @@ async function applyBatch(entries: ApplyEntry[], options: ApplyOptions): Promise
       async ({ entry, write }) => {
         const temporary = staged.get(write.at)!;
         if (write.state!.type === "symlink") await prepareSymlink(temporary, write.state!.target ?? "", write.state);
-        else await prepareFile(temporary, await options.content(entry), write.state!);
+        else await prepareFile(temporary, await options.content(entry), write.state!, entry.path);
       },
       { concurrency: CONCURRENCY, stopOnError: false },
     );
@@ -160,26 +167,42 @@ async function applyBatch(entries: ApplyEntry[], options: ApplyOptions): Promise
     await Promise.all([...staged.values()].map((temporary) => rm(temporary, { force: true })));
     throw error instanceof AggregateError ? error.errors[0] : error;
   }
-  if (writes.some((p) => staged.has(p.write.at) && p.write.state?.type === "file")) await syncFilesystem(options.root);
+  await syncFilesystems(writes.filter((p) => staged.has(p.write.at)).map((p) => path.dirname(p.write.at)));
+  await confined();
 
   // Into place: renames, removals, and mode or owner set on files whose bytes did not change.
   const touchedDirs = new Set<string>();
-  for (const { write } of writes) {
-    const { at, state, live } = write;
+  for (const plan of writes) {
+    const { at, state, live } = plan.write;
     const temporary = staged.get(at);
     if (temporary) {
       await rename(temporary, at);
     } else if (!state) {
-      if (live?.type === "directory") await rmdir(at);
-      else if (live) await rm(at);
+      if (live?.type === "directory") {
+        // Deleted in the session, but with something in it at home: kept.
+        const removed = await rmdir(at).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST") throw error;
+            return false;
+          },
+        );
+        if (!removed) plan.result = { path: plan.entry.path, outcome: "conflict", detail: "the folder was deleted in the session but holds files at home: kept" };
+      } else if (live) await rm(at);
     } else if (state.type === "file") {
-      await chmod(at, state.mode);
-      if (isRoot) await lchown(at, state.uid, state.gid);
+      await setOwnerAndModeAt(at, state); // same bytes, other owner or mode
     }
     touchedDirs.add(path.dirname(at));
     if (state?.type === "directory") touchedDirs.add(at);
   }
-  await pMap(touchedDirs, (dir) => fsyncDirectory(dir).catch(() => undefined), { concurrency: CONCURRENCY }); // a removed folder has nothing to sync
+  await pMap(
+    touchedDirs,
+    (dir) =>
+      fsyncDirectory(dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error; // a folder removed in this batch has nothing to sync
+      }),
+    { concurrency: CONCURRENCY },
+  );
 
   await options.journal.finish(plans.filter((p) => !options.journal.outcomeOf(p.target)).map((p) => ({ target: p.target, ...p.result })));
   return plans.map((p) => p.result);

@@ -1,7 +1,11 @@
 // Keeping a change set inside the root it is applied to. A path must be absolute within the
-// machine's filesystem ("/etc/hostname"), with no empty, "." or ".." segment and no NUL; and no
+// filesystem the change set is for ("/etc/hostname"), with no empty, "." or ".." segment and no NUL; and no
 // directory on the way to it may be a symlink that leads out of the root (checked against the
-// live filesystem, as late as possible before writing). Anything else is refused, naming the path.
+// live filesystem: for the whole change set before anything is written, and again for each
+// batch right before its files are written and again before they are renamed into place).
+// Anything else is refused, naming the path. What remains is the window between such a check and
+// the write itself, which only openat/renameat relative to a held directory would close; Node
+// has neither, so a local user who can swap a folder for a symlink in that instant is not stopped.
 import { lstat, realpath } from "node:fs/promises";
 import path from "node:path";
 

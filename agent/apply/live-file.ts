@@ -1,10 +1,11 @@
 // A path on the live filesystem as the three-way decision sees it, and the pieces of atomic
 // writes: a temporary file in the same directory, made durable, renamed over the target, the
-// directory made durable (apply-changes.ts does these a batch at a time).
+// directory made durable (apply-changes.ts does these a batch at a time). Owner is always set
+// before mode: chown clears the setuid and setgid bits, even for root.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readlink, rename, rm, symlink, utimes, chown, lchown } from "node:fs/promises";
+import { constants, createReadStream } from "node:fs";
+import { lchown, lstat, mkdir, open, readlink, rename, rm, symlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { FileState } from "@/server/wire/changes";
@@ -63,8 +64,24 @@ export function sameState(live: LiveState | null, state: FileState | null): bool
   return live.mode === state.mode && (!isRoot || (live.uid === state.uid && live.gid === state.gid));
 }
 
+/** Owner (where allowed), then mode: in that order, or chown would clear setuid and setgid. */
+export async function setOwnerAndMode(handle: FileHandle, state: { mode: number; uid: number; gid: number }): Promise<void> {
+  if (isRoot) await handle.chown(state.uid, state.gid);
+  await handle.chmod(state.mode);
+}
+
+/** Sets owner and mode of the file or folder at `target` itself, never of what a symlink there points to. */
+export async function setOwnerAndModeAt(target: string, state: { mode: number; uid: number; gid: number }): Promise<void> {
+  const handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await setOwnerAndMode(handle, state);
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();
   } finally {
@@ -72,17 +89,22 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** The temporary name a write to `target` uses: the same for every run of one apply, so a resumed run clears what a crash left. */
+/**
+ * The temporary name a write to `target` uses: short whatever the name's length (so a name near
+ * the 255-byte limit still fits), and the same for every run of one apply, so a resumed run
+ * clears what a crash left.
+ */
 export function temporaryFor(target: string, tag: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.twinboot-${tag}.tmp`);
+  const digest = createHash("sha256").update(path.basename(target)).digest("hex").slice(0, 16);
+  return path.join(path.dirname(target), `.twinboot-${tag}-${digest}.tmp`);
 }
 
 /**
- * Writes `content` to `temporary` with the state's mode, owner and mtime, checking its sha256 on
- * the way (a mismatch removes it and throws). Not yet durable, not yet in place: see
- * syncFilesystem, then rename.
+ * Writes `content` to `temporary` with the state's owner, mode and mtime, checking its sha256 and
+ * size (a short write on a full disk) on the way: a mismatch removes it and throws. Not yet
+ * durable, not yet in place: see syncFilesystems, then rename.
  */
-export async function prepareFile(temporary: string, content: Readable, state: FileState): Promise<void> {
+export async function prepareFile(temporary: string, content: Readable, state: FileState, name: string): Promise<void> {
   // Exclusive create (never following a link someone put at that name); a leftover of a crashed
   // run is removed first, and a missing folder made.
   const handle = await open(temporary, "wx", 0o600).catch(async (error: NodeJS.ErrnoException) => {
@@ -94,14 +116,13 @@ export async function prepareFile(temporary: string, content: Readable, state: F
   try {
     const hash = createHash("sha256");
     for await (const chunk of content) {
-      hash.update(chunk as Buffer);
-      await handle.write(chunk as Buffer);
+      const buffer = chunk as Buffer;
+      hash.update(buffer);
+      for (let done = 0; done < buffer.length; ) done += (await handle.write(buffer, done)).bytesWritten;
     }
-    if (state.sha256 && hash.digest("hex") !== state.sha256) {
-      throw new Error(`${path.basename(temporary).slice(1).replace(/\.twinboot-.*$/, "")}: the incoming file does not match its sha256 (corrupted on the way); nothing was changed`);
-    }
-    await handle.chmod(state.mode);
-    if (isRoot) await handle.chown(state.uid, state.gid);
+    if (!state.sha256 || hash.digest("hex") !== state.sha256) throw new Error(`${name}: the incoming file does not match its sha256 (corrupted on the way); nothing was changed`);
+    if (state.size !== null && (await handle.stat()).size !== state.size) throw new Error(`${name}: only part of the file could be written (is the disk full?); nothing was changed`);
+    await setOwnerAndMode(handle, state);
     const mtime = new Date(state.mtime);
     await handle.utimes(mtime, mtime);
   } catch (error) {
@@ -120,18 +141,24 @@ export async function prepareSymlink(temporary: string, to: string, state: FileS
   if (isRoot && state) await lchown(temporary, state.uid, state.gid);
 }
 
-/**
- * Makes everything written on the filesystem holding `dir` durable at once (coreutils
- * `sync --file-system`, i.e. syncfs(2)): one flush for a batch of files instead of an fsync each.
- */
-export async function syncFilesystem(dir: string): Promise<void> {
-  await runSync(["--file-system", dir]);
-}
-
 function runSync(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile("sync", args, (error) => (error ? reject(new Error(`sync ${args.join(" ")} failed: ${error.message}`)) : resolve()));
   });
+}
+
+/**
+ * Makes everything written on the filesystems holding `dirs` durable (coreutils `sync
+ * --file-system`, i.e. syncfs(2), once per filesystem): one flush for a batch of files instead
+ * of an fsync each, and every filesystem a batch touched (a root of / with /home apart).
+ */
+export async function syncFilesystems(dirs: Iterable<string>): Promise<void> {
+  const byDevice = new Map<number, string>();
+  for (const dir of dirs) {
+    const { dev } = await lstat(dir);
+    if (!byDevice.has(dev)) byDevice.set(dev, dir);
+  }
+  for (const dir of byDevice.values()) await runSync(["--file-system", dir]);
 }
 
 /** Replaces `target` with a symlink to `to`, atomically and durably (undo uses it). */
@@ -142,16 +169,21 @@ export async function writeSymlinkAtomically(target: string, to: string, state: 
   await fsyncDirectory(path.dirname(target));
 }
 
-/** Makes a directory with the state's mode and owner, or gives an existing one that mode and owner. */
+/**
+ * Makes a folder with the state's owner, mode and mtime, or gives an existing one those. A file
+ * or symlink in its place (kept in the journal already) is removed first: a symlink is never
+ * followed.
+ */
 export async function setDirectory(target: string, state: FileState): Promise<void> {
+  const existing = await lstat(target).catch(() => null);
+  if (existing && !existing.isDirectory()) await rm(target);
   await mkdir(target, { recursive: true, mode: state.mode });
-  const handle = await open(target, "r");
+  const handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_DIRECTORY);
   try {
-    await handle.chmod(state.mode);
-    if (isRoot) await chown(target, state.uid, state.gid);
+    await setOwnerAndMode(handle, state);
+    const mtime = new Date(state.mtime);
+    await handle.utimes(mtime, mtime);
   } finally {
     await handle.close();
   }
-  const mtime = new Date(state.mtime);
-  await utimes(target, mtime, mtime);
 }

@@ -3,7 +3,7 @@
 // session's two images (diff-images.ts) and records every change in one transaction, so a crash
 // leaves either no rows or all of them. A claim older than STALE_CLAIM_MINUTES was left by a
 // crashed worker and is taken again.
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { db } from "@/db/client";
 import { changeSets, fileChanges, images } from "@/db/schema";
@@ -15,16 +15,19 @@ const ROWS_PER_INSERT = 1000;
 
 /** Makes the next pending change set, if any; true when one was taken. */
 export async function diffNextChangeSet(): Promise<boolean> {
-  const claimed = await db().execute<{ session_id: string }>(sql`
-    update ${changeSets} set state = 'running', claimed_at = now()
+  const claimed = await db().execute<{ session_id: string; claimed_ms: string }>(sql`
+    update ${changeSets} set state = 'running', claimed_at = date_trunc('milliseconds', now()) -- a JavaScript Date holds it exactly
     where session_id = (
       select session_id from ${changeSets}
       where state = 'pending'
          or (state = 'running' and claimed_at < now() - make_interval(mins => ${STALE_CLAIM_MINUTES}))
       order by created_at limit 1 for update skip locked
     )
-    returning session_id`);
+    returning session_id, (extract(epoch from claimed_at) * 1000)::bigint::text as claimed_ms`);
   const sessionId = claimed[0]?.session_id;
+  // Every write below holds only while this claim is the current one: a worker that took longer
+  // than STALE_CLAIM_MINUTES and was overtaken by another leaves its result unwritten.
+  const claimedAt = new Date(Number(claimed[0]?.claimed_ms));
   if (!sessionId) return false;
   const baseImage = alias(images, "base_image");
   const [files] = await db()
@@ -37,7 +40,13 @@ export async function diffNextChangeSet(): Promise<boolean> {
     if (!files) throw new Error("its images are gone");
     const diff = await diffImages({ file: storePath(files.base), format: "qcow2" }, { file: storePath(files.next), format: "qcow2" });
     await db().transaction(async (tx) => {
-      await tx.delete(fileChanges).where(eq(fileChanges.sessionId, sessionId)); // a crashed worker's claim, taken again
+      const [mine] = await tx
+        .select({ sessionId: changeSets.sessionId })
+        .from(changeSets)
+        .where(and(eq(changeSets.sessionId, sessionId), eq(changeSets.state, "running"), eq(changeSets.claimedAt, claimedAt)))
+        .for("update");
+      if (!mine) return;
+      await tx.delete(fileChanges).where(eq(fileChanges.sessionId, sessionId)); // a crashed worker's rows, if any
       for (let i = 0; i < diff.changes.length; i += ROWS_PER_INSERT) {
         await tx.insert(fileChanges).values(diff.changes.slice(i, i + ROWS_PER_INSERT).map((change) => ({ sessionId, ...change })));
       }
@@ -53,7 +62,7 @@ export async function diffNextChangeSet(): Promise<boolean> {
     await db()
       .update(changeSets)
       .set({ state: "failed", problem, finishedAt: new Date() })
-      .where(eq(changeSets.sessionId, sessionId));
+      .where(and(eq(changeSets.sessionId, sessionId), eq(changeSets.state, "running"), eq(changeSets.claimedAt, claimedAt)));
   }
   return true;
 }

@@ -1,17 +1,25 @@
 // One changed file, as it was before the session or after it, read out of its image with
-// libguestfs (an appliance launch: seconds) and checked against the sha256 the change set recorded.
+// libguestfs (an appliance launch: seconds, and memory) and checked against the sha256 the change
+// set recorded. At most MAX_READING appliances at once per server: more requests are told to
+// come back, rather than queue up memory.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { RateLimitedError } from "@/server/errors";
 import { storePath } from "@/server/images/store";
 import { Guestfish } from "@/server/tools/guestfish";
 import { changedFileOrThrow } from "./change-queries";
 
+const MAX_READING = 2;
+let reading = 0;
+
 export async function readChangedFile(ownerId: string, changeId: string, side: "before" | "after"): Promise<{ stream: Readable; size: number; fileName: string }> {
   const { change, state, imageFile } = await changedFileOrThrow(ownerId, changeId, side);
+  if (reading >= MAX_READING) throw new RateLimitedError("Other files are being read out of their images right now; try again in a minute.", new Date(Date.now() + 60_000));
+  reading += 1;
   const work = await mkdtemp(path.join(tmpdir(), "twinboot-changed-file-"));
   const local = path.join(work, "file");
   try {
@@ -22,7 +30,9 @@ export async function readChangedFile(ownerId: string, changeId: string, side: "
     } finally {
       await fish.close();
     }
-    const sha256 = createHash("sha256").update(await readFile(local)).digest("hex");
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(local)) hash.update(chunk as Buffer);
+    const sha256 = hash.digest("hex");
     if (state.sha256 && sha256 !== state.sha256) throw new Error(`${change.path} in the image does not match the change set's sha256`);
     const size = (await stat(local)).size;
     const stream = createReadStream(local);
@@ -31,5 +41,7 @@ export async function readChangedFile(ownerId: string, changeId: string, side: "
   } catch (error) {
     await rm(work, { recursive: true, force: true });
     throw error;
+  } finally {
+    reading -= 1;
   }
 }

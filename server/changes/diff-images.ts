@@ -73,13 +73,30 @@ function parseStatList(text: string): (Stat | null)[] {
   return text.split(/^\[\d+\] = \{$/m).slice(1).map(parseStat);
 }
 
-/** Reads find0's NUL-separated list (paths relative to the directory, with or without a leading /). */
-async function listed(file: string): Promise<string[]> {
-  const text = await readFile(file, "utf8");
-  return text
-    .split("\0")
-    .filter(Boolean)
-    .map((p) => `/${p.replace(/^\/+/, "")}`);
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads find0's NUL-separated list (paths relative to the directory, with or without a leading
+ * /). Names that are not valid UTF-8 cannot be carried through to the app and the agent: they are
+ * counted, and reported as left out.
+ */
+async function listed(file: string): Promise<{ paths: string[]; notUtf8: number }> {
+  const bytes = await readFile(file);
+  const paths: string[] = [];
+  let notUtf8 = 0;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0) continue;
+    if (i > start) {
+      try {
+        paths.push(`/${strictUtf8.decode(bytes.subarray(start, i)).replace(/^\/+/, "")}`);
+      } catch {
+        notUtf8 += 1;
+      }
+    }
+    start = i + 1;
+  }
+  return { paths, notUtf8 };
 }
 
 /** lstat of every path under `mount`, a directory at a time, in one script. */
@@ -112,13 +129,16 @@ async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise
   }
   const outputs = await fish.script(commands);
   const stats = new Map<string, Stat>();
+  // Every path was just listed on a read-only mount: one that cannot be read is an error, never
+  // taken for a deleted file.
   outputs.forEach((output, i) => {
-    if (output === null) return;
     const batch = batches[i]!;
-    const parsed = output.startsWith("[") ? parseStatList(output) : [parseStat(output)];
+    const parsed = output === null ? [] : output.startsWith("[") ? parseStatList(output) : [parseStat(output)];
+    if (parsed.length !== batch.length) throw new Error(`could not read the attributes of ${batch[0]}${batch.length > 1 ? ` and ${batch.length - 1} more` : ""} under ${mount}`);
     batch.forEach((p, j) => {
       const stat = parsed[j];
-      if (stat) stats.set(p, stat);
+      if (!stat) throw new Error(`${p} was listed under ${mount} but cannot be read`);
+      stats.set(p, stat);
     });
   });
   return stats;
@@ -134,11 +154,13 @@ async function contentsOf(fish: Guestfish, mount: string, files: string[], links
   const target = new Map<string, string>();
   files.forEach((p, i) => {
     const out = outputs[i]?.trim();
-    if (out && /^[0-9a-f]{64}$/.test(out)) sha256.set(p, out);
+    if (!out || !/^[0-9a-f]{64}$/.test(out)) throw new Error(`could not compute the sha256 of ${p} under ${mount}`);
+    sha256.set(p, out);
   });
   links.forEach((p, i) => {
     const out = outputs[files.length + i];
-    if (out != null) target.set(p, out.replace(/\n$/, ""));
+    if (out == null) throw new Error(`could not read the symlink ${p} under ${mount}`);
+    target.set(p, out.replace(/\n$/, ""));
   });
   return { sha256, target };
 }
@@ -156,24 +178,33 @@ function state(stat: Stat, sha256?: string, target?: string): FileState {
   };
 }
 
-/** Pairs the first disk's filesystems with the second's: /dev/sda1 with /dev/sdb1, /dev/sda with /dev/sdb. */
-function pairFilesystems(listing: string): { base: string; next: string; type: string }[] {
+/**
+ * Pairs the first disk's filesystems with the second's: /dev/sda1 with /dev/sdb1, /dev/sda with
+ * /dev/sdb. Others (LVM volumes, RAID: both disks carry the same names) are returned apart, to
+ * be reported as not compared.
+ */
+function pairFilesystems(listing: string): { pairs: { base: string; next: string; type: string }[]; others: { device: string; type: string }[] } {
   const all = listing
     .split("\n")
     .map((line) => /^(\S+):\s*(\S*)$/.exec(line.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ device: m[1]!, type: m[2]! }));
-  return all
+  const pairs = all
     .filter((fs) => /^\/dev\/sda\d*$/.test(fs.device))
     .map((fs) => ({ base: fs.device, next: fs.device.replace(/^\/dev\/sda/, "/dev/sdb"), type: fs.type }))
     .filter((pair) => all.some((fs) => fs.device === pair.next));
+  const paired = new Set(pairs.flatMap((p) => [p.base, p.next]));
+  const others = all.filter((fs) => !paired.has(fs.device) && !/^\/dev\/sdb\d*$/.test(fs.device));
+  return { pairs, others };
 }
 
-async function diffFilesystem(fish: Guestfish, device: string, work: string): Promise<FileChange[]> {
+async function diffFilesystem(fish: Guestfish, device: string, work: string): Promise<{ changes: FileChange[]; notUtf8: number }> {
   await fish.call("find0", BASE_MOUNT, path.join(work, "base.list"));
   await fish.call("find0", NEW_MOUNT, path.join(work, "new.list"));
-  const basePaths = await listed(path.join(work, "base.list"));
-  const newPaths = await listed(path.join(work, "new.list"));
+  const baseListing = await listed(path.join(work, "base.list"));
+  const newListing = await listed(path.join(work, "new.list"));
+  const basePaths = baseListing.paths;
+  const newPaths = newListing.paths;
   const before = await statAll(fish, BASE_MOUNT, basePaths);
   const after = await statAll(fish, NEW_MOUNT, newPaths);
 
@@ -220,7 +251,8 @@ async function diffFilesystem(fish: Guestfish, device: string, work: string): Pr
   for (const [p, b] of before) {
     if (!after.has(p)) changes.push({ filesystem: device, path: p, change: "deleted", aspects: [], ...sides(p, b, undefined) });
   }
-  return changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  return { changes, notUtf8: Math.max(baseListing.notUtf8, newListing.notUtf8) };
 }
 
 /** Compares `base` (the image a session started from) with `next` (the image it became). */
@@ -229,7 +261,8 @@ export async function diffImages(base: GuestfishDisk, next: GuestfishDisk): Prom
   const fish = await Guestfish.open([base, next]);
   try {
     const result: ImageDiff = { filesystems: [], changes: [] };
-    const pairs = pairFilesystems(await fish.call("list-filesystems"));
+    const { pairs, others } = pairFilesystems(await fish.call("list-filesystems"));
+    for (const fs of others) result.filesystems.push({ device: fs.device, type: fs.type, compared: false, note: "not on a partition of its own (LVM or RAID): not compared yet" });
     await fish.call("mkmountpoint", BASE_MOUNT);
     await fish.call("mkmountpoint", NEW_MOUNT);
     for (const pair of pairs) {
@@ -240,13 +273,21 @@ export async function diffImages(base: GuestfishDisk, next: GuestfishDisk): Prom
       // A filesystem that does not mount (damaged, or of a kind the appliance cannot read) is
       // reported as not compared; the others still are. (A failed call would end the appliance:
       // mount in a script, then ask what is mounted.)
-      await fish.script([`mount-ro ${quoteArg(pair.base)} ${BASE_MOUNT}`, `mount-ro ${quoteArg(pair.next)} ${NEW_MOUNT}`]);
+      // Both copies of an XFS carry the same UUID: the second mounts only with nouuid.
+      const options = pair.type === "xfs" ? "ro,nouuid" : "ro";
+      await fish.script([`mount-options ${options} ${quoteArg(pair.base)} ${BASE_MOUNT}`, `mount-options ${options} ${quoteArg(pair.next)} ${NEW_MOUNT}`]);
       const mounted = await fish.call("mountpoints");
       if (!mounted.includes(`: ${BASE_MOUNT}\n`) || !mounted.includes(`: ${NEW_MOUNT}\n`)) {
         result.filesystems.push({ device: pair.base, type: pair.type, compared: false, note: "does not mount" });
       } else {
-        result.filesystems.push({ device: pair.base, type: pair.type, compared: true });
-        result.changes.push(...(await diffFilesystem(fish, pair.base, work)));
+        const { changes, notUtf8 } = await diffFilesystem(fish, pair.base, work);
+        result.filesystems.push({
+          device: pair.base,
+          type: pair.type,
+          compared: true,
+          ...(notUtf8 > 0 ? { note: `${notUtf8} name(s) that are not valid UTF-8 were left out` } : {}),
+        });
+        result.changes.push(...changes);
       }
       await fish.script([`umount ${BASE_MOUNT}`, `umount ${NEW_MOUNT}`]);
     }

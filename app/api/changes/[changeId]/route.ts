@@ -8,7 +8,7 @@ import { recordAudit } from "@/server/audit/record-audit";
 import { currentSessionUser } from "@/server/auth/session-user";
 import { plainError } from "@/server/http/plain-error";
 import { readChangedFile } from "@/server/changes/changed-file";
-import { NotFoundError } from "@/server/errors";
+import { NotFoundError, RateLimitedError } from "@/server/errors";
 import { requestMeta } from "@/server/request-meta";
 
 const ZChangedFileQuerySchema = z.object({
@@ -29,7 +29,11 @@ export async function GET(req: Request, { params }: { params: Promise<{ changeId
   if (!query.success) return plainError(400, query.error.issues[0]?.message ?? "Bad request.");
   try {
     const file = await readChangedFile(user.id, query.data.changeId, query.data.side);
-    await recordAudit(db(), { userId: user.id, action: "changed_file_downloaded", meta: requestMeta(req.headers), detail: query.data });
+    // Closing the stream removes its temporary file, should the audit fail.
+    await recordAudit(db(), { userId: user.id, action: "changed_file_downloaded", meta: requestMeta(req.headers), detail: query.data }).catch((error: unknown) => {
+      file.stream.destroy();
+      throw error;
+    });
     return new Response(Readable.toWeb(file.stream) as ReadableStream<Uint8Array>, {
       headers: {
         "content-type": "application/octet-stream",
@@ -40,6 +44,7 @@ export async function GET(req: Request, { params }: { params: Promise<{ changeId
     });
   } catch (error) {
     if (error instanceof NotFoundError) return plainError(404, error.message);
+    if (error instanceof RateLimitedError) return plainError(429, error.message);
     console.error("changed file download failed:", error);
     return plainError(500, "The file could not be read from the image. Try again; if it keeps failing, an administrator can find the reason in the server log.");
   }
