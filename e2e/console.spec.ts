@@ -82,14 +82,28 @@ async function saveIncremental(page: Page, sessionId: string): Promise<string> {
   return storePath(image!.file);
 }
 
+/** A new user with a machine whose base image is the office-PC fixture. */
+async function ownerOfOfficePc() {
+  const user = await createTestUser();
+  const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
+  const baseId = await addFixtureImage(machine.id);
+  return { user, machine, baseId };
+}
+
+/** Types a line through the phone's on-screen keyboard (the ⌨ button), and lets the guest run it. */
+async function typeOnPhone(page: Page, line: string) {
+  await page.getByRole("button", { name: "Keyboard" }).tap();
+  await page.keyboard.type(line);
+  await page.keyboard.press("Enter");
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+}
+
 const HOSTILE_NAME = `<img src=x onerror="window.pwned=1">Office`;
 const HOSTILE_CLIPBOARD = `<b class="guest">bold</b><script>window.pwned=2</script>`;
 
 describe("the console", () => {
   it("takes real key events on a desktop, and sends Ctrl+Alt+Del", async () => {
-    const user = await createTestUser();
-    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
-    const baseId = await addFixtureImage(machine.id);
+    const { user, machine, baseId } = await ownerOfOfficePc();
     const context = await newContext(await browserPromise, "desktop");
     const page = await context.newPage();
     let first = true;
@@ -143,9 +157,7 @@ describe("the console", () => {
   }, 400_000);
 
   it("takes the phone's on-screen keyboard, with touch", async () => {
-    const user = await createTestUser();
-    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
-    await addFixtureImage(machine.id);
+    const { user, machine } = await ownerOfOfficePc();
     const context = await newContext(await browserPromise, "phone");
     const page = await context.newPage();
     // The console's WebSockets pass through Playwright, which can drop one as a network would.
@@ -162,9 +174,7 @@ describe("the console", () => {
     await page.getByTestId("console-screen").locator("canvas").tap();
     await page.getByRole("button", { name: "Keyboard" }).tap();
     expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Type into the VM");
-    await page.keyboard.type("echo typed on a phone > /root/from-phone; sync");
-    await page.keyboard.press("Enter");
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await typeOnPhone(page, "echo typed on a phone > /root/from-phone; sync");
     await screenshot(page, "console-phone");
     await page.setViewportSize({ width: 844, height: 390 });
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -185,9 +195,7 @@ describe("the console", () => {
   }, 400_000);
 
   it("works from the installed app, standalone, in portrait and landscape, and pinch-zooms on the phone", async () => {
-    const user = await createTestUser();
-    const { machine } = await createMachine({ ownerId: user.id, name: "Office PC" }, undefined, false);
-    await addFixtureImage(machine.id);
+    const { user, machine } = await ownerOfOfficePc();
     const { context, close } = await launchPersistentPhone();
     try {
       const tab = context.pages()[0] ?? (await context.newPage());
@@ -200,10 +208,7 @@ describe("the console", () => {
       await guestShell(app, machine.id, sessionId);
 
       await app.getByTestId("console-screen").locator("canvas").tap();
-      await app.getByRole("button", { name: "Keyboard" }).tap();
-      await app.keyboard.type("echo typed in the app > /root/from-app; sync");
-      await app.keyboard.press("Enter");
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await typeOnPhone(app, "echo typed in the app > /root/from-app; sync");
       await screenshot(app, "console-app-portrait");
 
       // Pinch out: the picture is zoomed here (the VM's screen is unchanged); two fingers pan it.
@@ -228,10 +233,7 @@ describe("the console", () => {
       expect(canvas.x).toBeGreaterThanOrEqual(0);
       expect(canvas.x + canvas.width).toBeLessThanOrEqual(844.5);
       expect(canvas.y + canvas.height).toBeLessThanOrEqual(390.5);
-      await app.getByRole("button", { name: "Keyboard" }).tap();
-      await app.keyboard.type("echo landscape >> /root/from-app; sync");
-      await app.keyboard.press("Enter");
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await typeOnPhone(app, "echo landscape >> /root/from-app; sync");
       await screenshot(app, "console-app-landscape");
 
       const image = await saveIncremental(app, sessionId);

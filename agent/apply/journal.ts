@@ -12,7 +12,7 @@ import { appendFile, copyFile, link, lstat, mkdir, open, readFile, readlink, ren
 import path from "node:path";
 import type { FileState } from "@/server/wire/changes";
 import { assertConfined } from "./confine";
-import { fsyncDirectory, liveState, sameContent, setOwnerAndMode, sha256OfFile, writeSymlinkAtomically } from "./live-file";
+import { fsyncDirectory, liveState, sameContent, setOwnerAndMode, sha256OfFile, temporaryFor, writeSymlinkAtomically } from "./live-file";
 
 export type Outcome = "applied" | "already-applied" | "conflict" | "skipped";
 
@@ -186,7 +186,7 @@ export class ApplyJournal {
           });
         } else if (now) await rm(target);
       } else if (was.type === "file") {
-        const temporary = path.join(path.dirname(target), `.twinboot-undo-${createHash("sha256").update(target).digest("hex").slice(0, 16)}.tmp`);
+        const temporary = temporaryFor(target, "undo");
         await rm(temporary, { force: true });
         await mkdir(path.dirname(target), { recursive: true });
         // The kept inode itself where it could be linked (its times were never touched); a copy

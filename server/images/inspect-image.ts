@@ -2,8 +2,7 @@
 // the OS and its version, hostname and applications where libguestfs recognises one, and every
 // filesystem with its size and use. A disk without a recognisable OS is inspected too ("no OS
 // found", its filesystems listed); that is a result, never an error.
-import { runTool } from "@/server/tools/run-tool";
-import { kvmWorks } from "@/server/tools/kvm-probe";
+import { Guestfish } from "@/server/tools/guestfish";
 
 export interface ImageInspection {
   os: {
@@ -27,20 +26,11 @@ function pairs(output: string): [string, string][] {
 }
 
 export async function inspectImageFile(file: string, format: "qcow2" | "raw" = "qcow2"): Promise<ImageInspection> {
-  const env = {
-    ...process.env,
-    LIBGUESTFS_BACKEND: "direct",
-    ...((await kvmWorks()) ? {} : { LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" }),
-  };
-  const started = await runTool("guestfish", ["--listen", "--ro", `--format=${format}`, "-a", file], { env, timeoutMs: 30_000 });
-  const pid = /GUESTFISH_PID=(\d+)/.exec(started.stdout)?.[1];
-  if (!pid) throw new Error(`guestfish --listen did not say its pid: ${started.stdout}${started.stderr}`);
-  // Any failing command makes the remote guestfish exit; each call below is one that cannot fail
-  // on a healthy disk, and an unexpected failure fails the inspection as a whole.
-  const fish = async (...args: string[]) =>
-    (await runTool("guestfish", [`--remote=${pid}`, "--", ...args], { env, timeoutMs: 300_000 })).stdout;
+  const guestfish = await Guestfish.open([{ file, format }]);
+  // Any failing call ends the appliance; each call below is one that cannot fail on a healthy
+  // disk, and an unexpected failure fails the inspection as a whole.
+  const fish = (...args: string[]) => guestfish.call(...args);
   try {
-    await fish("run");
     const filesystems: ImageInspection["filesystems"] = [];
     for (const [device, type] of pairs(await fish("list-filesystems"))) {
       if (["swap", "unknown", ""].includes(type)) {
@@ -86,6 +76,6 @@ export async function inspectImageFile(file: string, format: "qcow2" | "raw" = "
     }
     return { os, filesystems };
   } finally {
-    await fish("exit").catch(() => undefined);
+    await guestfish.close();
   }
 }
