@@ -9,7 +9,7 @@
 // checked, fsynced file. Uploads idle longer than
 // UPLOAD_RESUME_MINUTES are abandoned: their record and files are removed.
 import { randomBytes } from "node:crypto";
-import { access, readFile, rm, writeFile } from "node:fs/promises";
+import { access, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { and, eq, lt } from "drizzle-orm";
@@ -118,22 +118,22 @@ function serialised<T>(uploadId: string, work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The export's daemon outlives a server that is killed, and keeps its lock on the file. Its pid is
- * kept beside the file, so that the next server stops it (SIGTERM: it flushes and exits) first.
+ * The export's daemon outlives a server that is killed, and keeps its lock on the file. The next
+ * server finds it by its command line (the pid file beside the upload may not have been written
+ * yet: the server can die while the daemon starts) and stops it (SIGTERM: it flushes and exits).
  */
 async function stopLeftoverDaemon(file: string): Promise<void> {
-  const pidFile = `${file}.pid`;
-  const pid = Number(await readFile(pidFile, "utf8").catch(() => ""));
-  if (pid > 0) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.startsWith("qemu-storage-daemon") && cmdline.includes(file)) {
-      process.kill(pid, "SIGTERM");
-      for (let i = 0; i < 100 && (await access(`/proc/${pid}`).then(() => true, () => false)); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (!cmdline.startsWith("qemu-storage-daemon") || !cmdline.split("\0").some((arg) => arg.includes(`filename=${file}`))) continue;
+    const pid = Number(entry);
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 100 && (await access(`/proc/${pid}`).then(() => true, () => false)); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  await rm(pidFile, { force: true });
+  await rm(`${file}.pid`, { force: true });
 }
 
 async function startExport(upload: ImageUpload): Promise<OpenUpload> {
@@ -141,7 +141,6 @@ async function startExport(upload: ImageUpload): Promise<OpenUpload> {
   await stopLeftoverDaemon(file);
   const socketPath = path.join(tmpdir(), `twinboot-nbd-${randomBytes(6).toString("hex")}.sock`);
   const nbd = await openNbdExport({ file, socketPath });
-  await writeFile(`${file}.pid`, String(nbd.pid));
   return { nbd, reached: upload.committedOffset, queue: Promise.resolve() };
 }
 
