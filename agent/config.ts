@@ -22,6 +22,12 @@ export const ZAgentConfigSchema = z.object({
   schedule: ZScheduleSchema.default("daily"),
   /** What a scheduled backup does when a filesystem is mounted read-write and cannot be snapshotted. */
   whenMounted: z.enum(WHEN_MOUNTED).default("refuse"),
+  /** Where each filesystem of the backed-up disk is on this computer, for changes in several (device in the image → folder). */
+  applyRoots: z.record(z.string(), z.string().startsWith("/")).default({}),
+  /** What apply-back does with a file changed both in a session and at home: keep both (the incoming one beside), keep-local, or keep-remote. */
+  conflict: z.enum(["both", "keep-local", "keep-remote"]).default("both"),
+  /** Where a single-filesystem change set is applied (the `--root` default). */
+  applyRoot: z.string().startsWith("/").default("/"),
 });
 export type AgentConfig = z.infer<typeof ZAgentConfigSchema>;
 export type AgentConfigInput = z.input<typeof ZAgentConfigSchema>;

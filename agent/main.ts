@@ -1,6 +1,10 @@
 // The `twinboot-agent` CLI, run on the physical computer: enroll it, back up its disk, report status.
 import { parseArgs } from "node:util";
 import { ZodError } from "zod";
+import type { ConflictPolicy } from "./apply/apply-changes";
+import { applyCommand } from "./apply-back/apply-command";
+import { ApplyBackError, undoRequest } from "./apply-back/carry-out";
+import { listenForApplyRequests } from "./apply-back/listen";
 import { takeBackup, type BackupProgress } from "./backup";
 import { ConfigError, DEFAULT_CONFIG_PATH, readAgentConfig, writeAgentConfig } from "./config";
 import { InconsistentReadError } from "./consistency";
@@ -14,15 +18,27 @@ const USAGE = `Usage: twinboot-agent <command> [--config FILE]
   backup [--device PATH] [--full | --independent] [--freeze | --allow-inconsistent] [--json]
                                          image the disk (a block device or a disk image file) and send it
   run [--device PATH] [--now]            back up on the schedule in the configuration (and at once
-                                         with --now), until stopped; the systemd unit runs this
+                                         with --now), and hear of apply-back requests, until stopped;
+                                         the systemd unit runs this
+  apply [REQUEST] [--yes | --decline] [--root DIR] [--conflict both|keep-local|keep-remote]
+                                         show the changes waiting to come home and apply them (asks
+                                         first unless --yes), or decline them
+  apply --undo REQUEST                   put back every file an apply touched, as it was before
   status [--json]                        the last image, the next scheduled backup, whether the server answers
 
 The configuration (default ${DEFAULT_CONFIG_PATH}, 0600) holds the server, the credential, the device,
 the schedule ("hourly", "daily", "weekly" or a cron expression; default daily) and "whenMounted"
 ("refuse", "freeze" or "allow-inconsistent": what a scheduled backup does with a filesystem
-mounted read-write that cannot be snapshotted).`;
+mounted read-write that cannot be snapshotted). For apply-back: "applyRoot" (where changes go;
+default /), "conflict" (default "both": a file changed at home too is kept, the session's copy is
+put beside it as NAME.twinboot-<session>), and "applyRoots" when the disk has several filesystems.`;
 
 class UsageError extends Error {}
+
+function conflictPolicy(value: string): ConflictPolicy {
+  if (value === "both" || value === "keep-local" || value === "keep-remote") return value;
+  throw new UsageError(`--conflict is both, keep-local or keep-remote, not “${value}”.`);
+}
 
 const MiB = 1024 * 1024;
 
@@ -37,7 +53,7 @@ function progressLine(p: BackupProgress, started: number): string {
 
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     strict: true,
     options: {
@@ -51,7 +67,13 @@ async function run(argv: string[]): Promise<void> {
       "allow-inconsistent": { type: "boolean" },
       json: { type: "boolean" },
       now: { type: "boolean" },
+      root: { type: "string" },
+      conflict: { type: "string" },
+      yes: { type: "boolean" },
+      decline: { type: "boolean" },
+      undo: { type: "string" },
     },
+    allowPositionals: true,
   });
   const log = (line: string) => console.error(line);
 
@@ -108,13 +130,44 @@ async function run(argv: string[]): Promise<void> {
     case "run": {
       const config = await readAgentConfig(values.config);
       const device = values.device ?? config.device;
-      if (!device) throw new UsageError(`Say which disk to back up: --device PATH (or "device" in ${values.config}).`);
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
       // Under systemd the journal stamps each line; elsewhere the daemon does.
       const daemonLog = process.env.JOURNAL_STREAM ? (line: string) => console.log(line) : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
-      await runDaemon({ config, device, now: values.now, log: daemonLog, signal: stop.signal });
+      if (!device) daemonLog(`No disk to back up (--device PATH, or "device" in ${values.config}): only listening for apply-back requests.`);
+      await Promise.all([
+        device ? runDaemon({ config, device, now: values.now, log: daemonLog, signal: stop.signal }) : null,
+        listenForApplyRequests({
+          client: new ServerClient(config.server, config.credential),
+          config,
+          root: values.root ?? config.applyRoot,
+          conflict: conflictPolicy(values.conflict ?? config.conflict),
+          log: daemonLog,
+          signal: stop.signal,
+        }),
+      ]);
+      return;
+    }
+    case "apply": {
+      const config = await readAgentConfig(values.config);
+      if (values.undo) {
+        if (values.yes || values.decline) throw new UsageError("--undo goes alone.");
+        const undone = await undoRequest(config, values.undo);
+        console.log(`Put back ${undone.restored.length} path${undone.restored.length === 1 ? "" : "s"} as they were before request ${values.undo}.`);
+        for (const kept of undone.keptAside) console.log(`  ${kept} had changed since the apply: that version is kept as ${kept}.twinboot-undo-kept`);
+        return;
+      }
+      if (values.yes && values.decline) throw new UsageError("Choose --yes or --decline, not both.");
+      await applyCommand({
+        client: new ServerClient(config.server, config.credential, { attempts: 5, firstDelayMs: 1000, onRetry: (error, delay) => log(`${error.message} Retrying in ${Math.round(delay / 1000)} s.`) }),
+        config,
+        requestId: positionals[0],
+        answer: values.yes ? "yes" : values.decline ? "decline" : "ask",
+        root: values.root ?? config.applyRoot,
+        conflict: conflictPolicy(values.conflict ?? config.conflict),
+        log,
+      });
       return;
     }
     case "status": {
@@ -160,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!error.message || error.message.startsWith("Unknown")) console.error(`\n${USAGE}`);
       return 2;
     }
-    if (error instanceof InconsistentReadError) {
+    if (error instanceof InconsistentReadError || error instanceof ApplyBackError) {
       console.error(`twinboot-agent: ${error.message}`);
       return 2;
     }

@@ -13,6 +13,11 @@ import {
   type TCreateUploadRequest,
   type TUploadState,
 } from "@/server/wire/agent";
+import {
+  ZAgentApplyRequestListSchema,
+  ZApplyManifestSchema,
+  type TApplyProgress,
+} from "@/server/wire/apply-back";
 import { EXTENT_STREAM_CONTENT_TYPE } from "@/server/wire/extent-stream";
 
 function isNetworkError(error: unknown): boolean {
@@ -69,9 +74,9 @@ export class ServerError extends Error {
   ) {
     super(message);
   }
-  /** 5xx and network failures are worth retrying; 4xx answers will not change. */
+  /** 5xx, "too busy" (429) and network failures are worth retrying; other 4xx answers will not change. */
   get retryable(): boolean {
-    return this.status === 0 || this.status >= 500;
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -173,5 +178,33 @@ export class ServerClient {
 
   finalizeUpload(machineId: string, uploadId: string) {
     return this.request(ZImageSummarySchema, "POST", `/machines/${machineId}/uploads/${uploadId}/finalize`);
+  }
+
+  applyRequests(machineId: string) {
+    return this.request(ZAgentApplyRequestListSchema, "GET", `/machines/${machineId}/apply-requests`);
+  }
+
+  applyManifest(machineId: string, requestId: string) {
+    return this.request(ZApplyManifestSchema, "GET", `/machines/${machineId}/apply-requests/${requestId}`);
+  }
+
+  reportApply(machineId: string, requestId: string, progress: TApplyProgress) {
+    return this.request(z.object({ ok: z.literal(true) }), "POST", `/machines/${machineId}/apply-requests/${requestId}`, JSON.stringify(progress), "application/json");
+  }
+
+  /** A streamed answer (the request's files as tar, or the event stream): its body once the status says it is one. */
+  async stream(method: "GET" | "POST", path: string, options: { body?: string; signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.credential}` };
+    if (options.body) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(new URL(`${AGENT_API_PREFIX}${path}`, this.server), { method, headers, body: options.body, signal: options.signal });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new ServerError(`The server at ${this.server} cannot be reached (${cause}).`, 0);
+    }
+    if (!res.ok || !res.body) this.parseAnswer(z.never(), res.status, await res.text().catch(() => ""));
+    return res.body!;
   }
 }

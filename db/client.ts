@@ -17,6 +17,12 @@ export function db(): Database {
   return globalForDb.twinbootDb;
 }
 
+/** The postgres.js client under db(), for what drizzle does not do (LISTEN). */
+export function sqlClient(): postgres.Sql {
+  db();
+  return globalForDb.twinbootSql!;
+}
+
 /** Closes the pool; used on graceful shutdown and by the CLI. */
 export async function closeDb(): Promise<void> {
   await globalForDb.twinbootSql?.end({ timeout: 5 });

@@ -32,3 +32,11 @@ export const changeSetState = ["pending", "running", "done", "failed"] as const;
 export type ChangeSetState = (typeof changeSetState)[number];
 export const changeKind = ["added", "modified", "deleted"] as const;
 export type ChangeKind = (typeof changeKind)[number];
+/**
+ * An apply-back request's life: pending (recorded) → notified (the agent heard of it) → applying →
+ * applied | applied_with_conflicts | failed, or declined by the person at the computer.
+ */
+export const applyRequestState = ["pending", "notified", "applying", "applied", "applied_with_conflicts", "failed", "declined"] as const;
+export type ApplyRequestState = (typeof applyRequestState)[number];
+/** The states in which the agent still has work to do on a request. */
+export const openApplyRequestStates = ["pending", "notified", "applying"] as const satisfies readonly ApplyRequestState[];

@@ -18,6 +18,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import * as enums from "./schema-enums";
+import type { TApplyReport } from "../server/wire/apply-back";
 import type { FileState } from "../server/wire/changes";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
@@ -142,6 +143,7 @@ export const auditAction = pgEnum("audit_action", [
   "hypervisor_removed",
   "vm_network_changed",
   "changed_file_downloaded",
+  "apply_back_requested",
 ]);
 export type AuditAction = (typeof auditAction.enumValues)[number];
 
@@ -407,3 +409,40 @@ export const fileChanges = pgTable(
   (t) => [index("file_changes_session_idx").on(t.sessionId)],
 );
 export type FileChangeRow = typeof fileChanges.$inferSelect;
+
+export const applyRequestState = pgEnum("apply_request_state", enums.applyRequestState);
+
+/**
+ * A request to apply a saved session's changes to one of the user's machines (server/apply-back),
+ * carried out by that machine's agent, which reports what it did.
+ */
+export const applyRequests = pgTable(
+  "apply_requests",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => changeSets.sessionId, { onDelete: "cascade" }),
+    /** The machine whose agent applies it: the one the session came from, or another of the user's. */
+    machineId: uuid("machine_id")
+      .notNull()
+      .references(() => machines.id, { onDelete: "cascade" }),
+    /** Changes the user left out (file_changes ids). */
+    excludedChangeIds: uuid("excluded_change_ids").array().notNull().default([]),
+    state: applyRequestState("state").notNull().default("pending"),
+    /** Made automatically because the machine applies automatically, rather than sent by hand. */
+    automatic: boolean("automatic").notNull().default(false),
+    /** The agent's report once it finished (ApplyReport), or why it failed or was declined. */
+    report: jsonb("report").$type<TApplyReport>(),
+    problem: text("problem"),
+    createdAt: createdAt(),
+    notifiedAt: timestamp("notified_at", { withTimezone: true }),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [index("apply_requests_machine_state_idx").on(t.machineId, t.state), index("apply_requests_session_idx").on(t.sessionId)],
+);
+export type ApplyRequest = typeof applyRequests.$inferSelect;

@@ -3,7 +3,7 @@ import type { ApplyBackMode } from "@/db/schema-enums";
 export const APPLY_BACK_MODE_LABELS: Record<ApplyBackMode, { title: string; description: string }> = {
   auto: {
     title: "Automatic",
-    description: "The agent applies a session's changes as soon as you send them. Conflicting files are never overwritten.",
+    description: "Every session you save is sent home and applied at once. Files changed at home too are never overwritten.",
   },
   prompt: {
     title: "Ask first",

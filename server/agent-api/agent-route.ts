@@ -8,6 +8,7 @@ import {
   InvalidInputError,
   NotAuthenticatedError,
   NotFoundError,
+  RateLimitedError,
 } from "@/server/errors";
 import { authenticateAgent, type AgentMachine } from "./authenticate-agent";
 
@@ -17,6 +18,7 @@ const STATUS: [new (...args: never[]) => DomainError, number][] = [
   [NotFoundError, 404],
   [ConflictError, 409],
   [InvalidInputError, 400],
+  [RateLimitedError, 429],
 ];
 
 export function agentErrorResponse(error: unknown): Response {

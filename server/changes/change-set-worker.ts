@@ -7,6 +7,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { db } from "@/db/client";
 import { changeSets, fileChanges, images } from "@/db/schema";
+import { queueAutomaticApplyBack } from "@/server/apply-back/apply-requests";
 import { storePath } from "@/server/images/store";
 import { diffImages } from "./diff-images";
 
@@ -54,6 +55,7 @@ export async function diffNextChangeSet(): Promise<boolean> {
         .update(changeSets)
         .set({ state: "done", filesystems: diff.filesystems, finishedAt: new Date() })
         .where(eq(changeSets.sessionId, sessionId));
+      await queueAutomaticApplyBack(tx, sessionId);
     });
   } catch (error) {
     // The detail (tool output, store paths) is for the administrator's log, not the user's page.

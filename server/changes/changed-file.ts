@@ -1,25 +1,20 @@
 // One changed file, as it was before the session or after it, read out of its image with
-// libguestfs (an appliance launch: seconds, and memory) and checked against the sha256 the change
-// set recorded. At most MAX_READING appliances at once per server: more requests are told to
-// come back, rather than queue up memory.
+// libguestfs (an appliance launch: seconds, and memory; see appliance-slots.ts) and checked
+// against the sha256 the change set recorded.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { RateLimitedError } from "@/server/errors";
 import { storePath } from "@/server/images/store";
+import { takeApplianceSlot } from "@/server/tools/appliance-slots";
 import { Guestfish } from "@/server/tools/guestfish";
 import { changedFileOrThrow } from "./change-queries";
 
-const MAX_READING = 2;
-let reading = 0;
-
 export async function readChangedFile(ownerId: string, changeId: string, side: "before" | "after"): Promise<{ stream: Readable; size: number; fileName: string }> {
   const { change, state, imageFile } = await changedFileOrThrow(ownerId, changeId, side);
-  if (reading >= MAX_READING) throw new RateLimitedError("Other files are being read out of their images right now; try again in a minute.", new Date(Date.now() + 60_000));
-  reading += 1;
+  const release = takeApplianceSlot();
   const work = await mkdtemp(path.join(tmpdir(), "twinboot-changed-file-"));
   const local = path.join(work, "file");
   try {
@@ -42,6 +37,6 @@ export async function readChangedFile(ownerId: string, changeId: string, side: "
     await rm(work, { recursive: true, force: true });
     throw error;
   } finally {
-    reading -= 1;
+    release();
   }
 }

@@ -6,7 +6,7 @@ import { machines, users, type ApplyBackMode } from "@/db/schema";
 import { recordAudit } from "@/server/audit/record-audit";
 import { confirmIdentity } from "@/server/auth/confirm-identity";
 import { hashToken, newToken } from "@/server/auth/token";
-import { ConflictError, NotFoundError } from "@/server/errors";
+import { ConflictError, IdentityNotConfirmedError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
 import type { TIdentityProof } from "@/server/wire/account";
 
@@ -104,7 +104,16 @@ export async function renameMachine(ownerId: string, machineId: string, name: st
   });
 }
 
-export async function setApplyBackMode(ownerId: string, machineId: string, mode: ApplyBackMode, meta: RequestMeta) {
+/**
+ * Sets what the machine's agent does with changes sent to it. Turning automatic on is a sensitive
+ * action (every saved session of the machine is then sent home without asking), so it needs the
+ * password or a code.
+ */
+export async function setApplyBackMode(ownerId: string, machineId: string, mode: ApplyBackMode, meta: RequestMeta, proof?: TIdentityProof) {
+  if (mode === "auto") {
+    if (!proof) throw new IdentityNotConfirmedError("Confirm with your password (or a code) to turn automatic apply-back on.");
+    await confirmIdentity(ownerId, proof, meta);
+  }
   return db().transaction(async (tx) => {
     const [row] = await tx
       .update(machines)

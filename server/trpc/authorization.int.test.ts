@@ -5,7 +5,7 @@ import { TRPCError } from "@trpc/server";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { auditEvents, changeSets, consoleTickets, fileChanges, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
+import { applyRequests, auditEvents, changeSets, consoleTickets, fileChanges, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -70,6 +70,16 @@ async function userRow(userId: string) {
 
 async function expectStillSignedIn(victim: Actor) {
   expect(await touchAuthSession(victim.sessionId)).not.toBeNull();
+}
+
+/** Gives the actor's session a listed change set with one change; its session id. */
+async function listedChanges(actor: Actor): Promise<string> {
+  await db()
+    .insert(changeSets)
+    .values({ sessionId: actor.session.id, userId: actor.id, machineId: actor.machine.id, baseImageId: actor.image.id, imageId: actor.image.id, state: "done" })
+    .onConflictDoNothing();
+  await db().insert(fileChanges).values({ sessionId: actor.session.id, filesystem: "/dev/sda1", path: "/secret", change: "added", aspects: [] });
+  return actor.session.id;
 }
 
 /** What `attacker` tries against `victim` with each procedure, and what must then hold. */
@@ -152,7 +162,8 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     expect((await machineRow(v.machine.id))?.name).toBe(v.machine.name);
   },
   "machines.setApplyBackMode": async (a, v) => {
-    await expectCode(a.caller.machines.setApplyBackMode({ machineId: v.machine.id, mode: "auto" }), "NOT_FOUND");
+    await expectCode(a.caller.machines.setApplyBackMode({ machineId: v.machine.id, mode: "auto", proof: { password: a.password } }), "NOT_FOUND");
+    await expectCode(a.caller.machines.setApplyBackMode({ machineId: v.machine.id, mode: "manual" }), "NOT_FOUND");
     expect((await machineRow(v.machine.id))?.applyBackMode).toBe("prompt");
   },
   "machines.issueEnrollmentToken": async (a, v) => {
@@ -209,6 +220,23 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     await db().insert(fileChanges).values({ sessionId: v.session.id, filesystem: "/dev/sda1", path: "/secret", change: "added", aspects: [] });
     expect(await a.caller.changes.list({ sessionId: v.session.id })).toBeNull();
     expect((await v.caller.changes.list({ sessionId: v.session.id }))?.changes.map((c) => c.path)).toEqual(["/secret"]);
+  },
+  "applyBack.request": async (a, v) => {
+    // Neither the victim's changes to the attacker's machine, nor the attacker's to the victim's.
+    const theirs = await listedChanges(v);
+    const mine = await listedChanges(a);
+    await db().update(machines).set({ enrolledAt: new Date() }).where(eq(machines.id, v.machine.id));
+    await expectCode(a.caller.applyBack.request({ sessionId: v.session.id, machineId: a.machine.id, proof: { password: a.password } }), "NOT_FOUND");
+    await expectCode(a.caller.applyBack.request({ sessionId: mine, machineId: v.machine.id, proof: { password: a.password } }), "NOT_FOUND");
+    expect(await db().select().from(applyRequests).where(eq(applyRequests.sessionId, theirs))).toEqual([]);
+    expect(await db().select().from(applyRequests).where(eq(applyRequests.machineId, v.machine.id))).toEqual([]);
+  },
+  "applyBack.list": async (a, v) => {
+    const theirs = await listedChanges(v);
+    await db().update(machines).set({ enrolledAt: new Date() }).where(eq(machines.id, v.machine.id));
+    await v.caller.applyBack.request({ sessionId: theirs, machineId: v.machine.id, proof: { password: v.password } });
+    expect(await a.caller.applyBack.list({ sessionId: theirs })).toEqual([]);
+    expect(await v.caller.applyBack.list({ sessionId: theirs })).toHaveLength(1);
   },
   "sessions.preferences": async (a, v) => {
     await db().update(users).set({ idleTimeoutMinutes: 15 }).where(eq(users.id, v.id));

@@ -2,6 +2,7 @@
 import { createCallerFactory, router } from "./init";
 import { accountRouter } from "./routers/account";
 import { adminRouter } from "./routers/admin";
+import { applyBackRouter } from "./routers/apply-back";
 import { changesRouter } from "./routers/changes";
 import { imagesRouter } from "./routers/images";
 import { machinesRouter } from "./routers/machines";
@@ -13,6 +14,7 @@ export const appRouter = router({
   images: imagesRouter,
   sessions: sessionsRouter,
   changes: changesRouter,
+  applyBack: applyBackRouter,
   admin: adminRouter,
 });
 

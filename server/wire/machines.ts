@@ -16,5 +16,7 @@ export const ZCreateMachineRequestSchema = z.object({ name: ZMachineNameSchema }
 export const ZRenameMachineRequestSchema = ZMachineIdSchema.extend({ name: ZMachineNameSchema });
 export const ZSetApplyBackModeRequestSchema = ZMachineIdSchema.extend({
   mode: z.enum(applyBackMode, "Choose auto, prompt or manual."),
+  /** Needed to turn automatic apply-back on: from then on every saved session is sent home unasked. */
+  proof: ZIdentityProofSchema.optional(),
 });
 export const ZDeleteMachineRequestSchema = ZMachineIdSchema.extend({ proof: ZIdentityProofSchema });

@@ -326,6 +326,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   hypervisor_removed: "Hypervisor host removed",
   vm_network_changed: "VM network changed",
   changed_file_downloaded: "Changed file downloaded",
+  apply_back_requested: "Changes sent to a machine",
 };
 
 function ActivityCard() {

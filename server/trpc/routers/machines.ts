@@ -32,7 +32,7 @@ export const machinesRouter = router({
 
   setApplyBackMode: protectedProcedure
     .input(ZSetApplyBackModeRequestSchema)
-    .mutation(({ ctx, input }) => setApplyBackMode(ctx.user.id, input.machineId, input.mode, ctx.meta)),
+    .mutation(({ ctx, input }) => setApplyBackMode(ctx.user.id, input.machineId, input.mode, ctx.meta, input.proof)),
 
   issueEnrollmentToken: protectedProcedure
     .input(ZMachineIdSchema)

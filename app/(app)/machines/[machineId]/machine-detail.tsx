@@ -59,13 +59,28 @@ function useRefreshMachine(machineId: string) {
 function ApplyBackModeCard({ machineId, mode }: { machineId: string; mode: ApplyBackMode }) {
   const trpc = useTRPC();
   const refresh = useRefreshMachine(machineId);
-  const setMode = useMutation(trpc.machines.setApplyBackMode.mutationOptions({ onSuccess: refresh }));
+  const me = useQuery(trpc.account.me.queryOptions());
+  // Turning automatic on is a sensitive action: it is confirmed with the password or a code first.
+  const [confirmingAuto, setConfirmingAuto] = useState(false);
+  const setMode = useMutation(
+    trpc.machines.setApplyBackMode.mutationOptions({
+      onSuccess: async () => {
+        setConfirmingAuto(false);
+        await refresh();
+      },
+    }),
+  );
+  function choose(option: ApplyBackMode) {
+    setMode.reset();
+    if (option === "auto") setConfirmingAuto(true);
+    else setMode.mutate({ machineId, mode: option });
+  }
   return (
     <Card title="Bringing changes home">
       <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">
         When you finish a session, what should this computer’s agent do with the files you changed?
       </p>
-      <fieldset className="grid gap-2 sm:grid-cols-3" disabled={setMode.isPending}>
+      <fieldset className="grid gap-2 sm:grid-cols-3" disabled={setMode.isPending || confirmingAuto}>
         <legend className="sr-only">Apply-back mode</legend>
         {applyBackMode.map((option) => (
           <label
@@ -81,7 +96,7 @@ function ApplyBackModeCard({ machineId, mode }: { machineId: string; mode: Apply
               name="applyBackMode"
               value={option}
               checked={option === mode}
-              onChange={() => setMode.mutate({ machineId, mode: option })}
+              onChange={() => choose(option)}
               className="mr-2 accent-brand-600"
             />
             <span className="font-medium">{APPLY_BACK_MODE_LABELS[option].title}</span>
@@ -89,7 +104,26 @@ function ApplyBackModeCard({ machineId, mode }: { machineId: string; mode: Apply
           </label>
         ))}
       </fieldset>
-      {setMode.error ? <div className="mt-3"><Notice kind="error">{errorMessage(setMode.error)}</Notice></div> : null}
+      {confirmingAuto ? (
+        <div className="mt-3">
+          <ConfirmIdentityForm
+            explanation="With automatic apply-back, every session you save is sent to this computer and applied without asking (files changed at home too are never overwritten). Confirm it is you."
+            submitLabel="Turn automatic on"
+            busy={setMode.isPending}
+            error={setMode.error ? errorMessage(setMode.error) : null}
+            allowCode={me.data?.totpEnabled ?? false}
+            onConfirm={(proof) => setMode.mutate({ machineId, mode: "auto", proof })}
+            onCancel={() => {
+              setConfirmingAuto(false);
+              setMode.reset();
+            }}
+          />
+        </div>
+      ) : setMode.error ? (
+        <div className="mt-3">
+          <Notice kind="error">{errorMessage(setMode.error)}</Notice>
+        </div>
+      ) : null}
     </Card>
   );
 }

@@ -2,15 +2,21 @@
 // What a saved session changed, file by file (server/changes): a tree of directories with counts
 // and sizes, each change marked added / modified / deleted with what about it changed, system
 // noise (logs, caches, temporary files) hidden by a rule shown beside the switch, and any changed
-// file downloadable as it is after the session (or as it was, for a deleted one).
+// file downloadable as it is after the session (or as it was, for a deleted one). Each change has
+// a box: what is unticked is left out when the changes are sent home (apply-back-panel.tsx);
+// system noise starts unticked.
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { createContext, useContext, useEffect, useState } from "react";
 import type { ChangeKind } from "@/db/schema-enums";
 import { describeNoiseRule, isNoise } from "@/server/wire/changes";
 import { formatBytes } from "../../../_components/format";
 import { Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
+import { ApplyBackPanel } from "./apply-back-panel";
 import { changeTree, type ChangeNode } from "./change-tree";
+
+/** The changes left out of sending home, and how to tick or untick one. */
+const Exclusion = createContext<{ excluded: ReadonlySet<string>; toggle: (id: string) => void } | null>(null);
 
 const KIND_STYLE: Record<ChangeKind, { mark: string; className: string }> = {
   added: { mark: "+", className: "bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-200" },
@@ -28,6 +34,7 @@ type Change = {
 };
 
 function ChangeRow({ change }: { change: Change }) {
+  const exclusion = useContext(Exclusion);
   const style = KIND_STYLE[change.change];
   const state = change.after ?? change.before;
   const side = change.after?.type === "file" ? "after" : change.before?.type === "file" && !change.after ? "before" : null;
@@ -39,6 +46,16 @@ function ChangeRow({ change }: { change: Change }) {
         : "";
   return (
     <span className="flex min-w-0 flex-wrap items-center gap-x-2">
+      {exclusion ? (
+        <input
+          type="checkbox"
+          className="accent-brand-600"
+          aria-label={`Send ${change.path} home`}
+          checked={!exclusion.excluded.has(change.id)}
+          onChange={() => exclusion.toggle(change.id)}
+          onClick={(e) => e.stopPropagation()}
+        />
+      ) : null}
       <span className={`rounded px-1.5 text-xs font-semibold ${style.className}`} title={change.change}>
         {style.mark} {change.change}
       </span>
@@ -86,13 +103,24 @@ function Tree({ node }: { node: ChangeNode<Change> }) {
   );
 }
 
-export function ChangesCard({ sessionId }: { sessionId: string }) {
+export function ChangesCard({ sessionId, machineId }: { sessionId: string; machineId: string }) {
   const trpc = useTRPC();
   const [showNoise, setShowNoise] = useState(false);
+  const [excluded, setExcluded] = useState<ReadonlySet<string> | null>(null);
   const list = useQuery({
     ...trpc.changes.list.queryOptions({ sessionId }),
     refetchInterval: (query) => (query.state.data && (query.state.data.state === "pending" || query.state.data.state === "running") ? 3000 : false),
   });
+  const changes = list.data?.state === "done" ? list.data.changes : null;
+  useEffect(() => {
+    if (changes && excluded === null) setExcluded(new Set(changes.filter((c) => isNoise(c.path)).map((c) => c.id)));
+  }, [changes, excluded]);
+  const toggle = (id: string) =>
+    setExcluded((before) => {
+      const next = new Set(before);
+      if (!next.delete(id)) next.add(id);
+      return next;
+    });
   if (list.isError) return <Notice kind="error">{errorMessage(list.error)}</Notice>;
   const set = list.data;
   if (!set) return null;
@@ -138,5 +166,10 @@ export function ChangesCard({ sessionId }: { sessionId: string }) {
       </div>
     );
   }
-  return <Card title="What changed">{body}</Card>;
+  return (
+    <Exclusion.Provider value={excluded ? { excluded, toggle } : null}>
+      <Card title="What changed">{body}</Card>
+      {changes && changes.length > 0 && excluded ? <ApplyBackPanel sessionId={sessionId} sourceMachineId={machineId} changes={changes} excluded={excluded} /> : null}
+    </Exclusion.Provider>
+  );
 }

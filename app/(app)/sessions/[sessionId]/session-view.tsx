@@ -134,7 +134,7 @@ export function SessionView({ sessionId }: { sessionId: string }) {
           </p>
         ) : null}
       </Card>
-      {s.state === "saved" ? <ChangesCard sessionId={sessionId} /> : null}
+      {s.state === "saved" ? <ChangesCard sessionId={sessionId} machineId={s.machineId} /> : null}
       {canFinish ? (
         <Card title={<span id="finish">Finish</span>}>
           {finish.error ? <Notice kind="error">{errorMessage(finish.error)}</Notice> : null}

@@ -1,0 +1,152 @@
+// Carrying out one apply-back request on this computer: the manifest, the files staged and
+// checked (stage-content.ts), then each filesystem of the change set applied under its root on
+// this computer by the apply engine (../apply), and the report sent. Everything about a request
+// lives in <stateDir>/apply/<request id>: the roots chosen (so a resumed run and an undo use the
+// same ones), the staged files, and one journal per filesystem. Interrupted anywhere, the next
+// run resumes: staged files are checked again, journalled paths are skipped, the rest decided
+// afresh. `undoRequest` puts every touched path back from the journals.
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import type { TAgentApplyRequest, TApplyManifestEntry, TApplyReport } from "@/server/wire/apply-back";
+import { applyChanges, type ApplyEntry, type ConflictPolicy } from "../apply/apply-changes";
+import { ApplyJournal, type UndoResult } from "../apply/journal";
+import type { AgentConfig } from "../config";
+import { ServerError, type ServerClient } from "../server-client";
+import { DownloadIncompleteError, stageContent, stagedFile } from "./stage-content";
+
+export class ApplyBackError extends Error {}
+
+const ZRequestRecordSchema = z.object({
+  roots: z.record(z.string(), z.string()),
+  conflict: z.enum(["both", "keep-local", "keep-remote"]),
+  tag: z.string(),
+});
+type RequestRecord = z.infer<typeof ZRequestRecordSchema>;
+
+function requestDir(config: AgentConfig, requestId: string): string {
+  return path.join(config.stateDir, "apply", z.uuid().parse(requestId));
+}
+
+function journalDir(dir: string, index: number): string {
+  return path.join(dir, `journal-${index}`);
+}
+
+async function readRecord(dir: string): Promise<RequestRecord | null> {
+  const text = await readFile(path.join(dir, "request.json"), "utf8").catch(() => null);
+  return text ? ZRequestRecordSchema.parse(JSON.parse(text)) : null;
+}
+
+async function writeRecord(dir: string, record: RequestRecord): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(path.join(dir, "request.json.tmp"), JSON.stringify(record), { mode: 0o600 });
+  await rename(path.join(dir, "request.json.tmp"), path.join(dir, "request.json"));
+}
+
+/**
+ * Where each filesystem of the change set is on this computer. One filesystem goes to `root`
+ * (--root, default /); several need "applyRoots" in the configuration (device in the image →
+ * folder here), as there is no telling on its own which is /home and which /boot.
+ */
+export function chooseRoots(filesystems: string[], root: string, config: AgentConfig): Record<string, string> {
+  if (filesystems.length === 1 && !config.applyRoots[filesystems[0]!]) return { [filesystems[0]!]: root };
+  const roots: Record<string, string> = {};
+  for (const filesystem of filesystems) {
+    const mapped = config.applyRoots[filesystem];
+    if (!mapped) {
+      throw new ApplyBackError(
+        `The changes are in ${filesystems.length} filesystems (${filesystems.join(", ")}); say where ${filesystem} is on this computer with "applyRoots": { "${filesystem}": "/its/mount/point" } in the agent configuration.`,
+      );
+    }
+    roots[filesystem] = mapped;
+  }
+  return roots;
+}
+
+export interface CarryOutOptions {
+  client: ServerClient;
+  config: AgentConfig;
+  requestId: string;
+  /** Where a single-filesystem change set goes (default /). */
+  root: string;
+  conflict: ConflictPolicy;
+  log: (line: string) => void;
+}
+
+export interface CarryOutResult {
+  request: TAgentApplyRequest;
+  report: TApplyReport;
+}
+
+export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOutResult> {
+  const { client, config, requestId, log } = options;
+  const { request, entries } = await client.applyManifest(config.machineId, requestId);
+  if (!["pending", "notified", "applying"].includes(request.state)) throw new ApplyBackError(`Request ${requestId} is already ${request.state.replaceAll("_", " ")}.`);
+  const dir = requestDir(config, requestId);
+  const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
+  // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
+  const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
+  await writeRecord(dir, record);
+
+  await client.reportApply(config.machineId, requestId, { state: "applying" });
+  try {
+    await stageContent({ client, machineId: config.machineId, requestId, dir: path.join(dir, "incoming"), entries, log });
+    const report: TApplyReport = {
+      roots: record.roots,
+      conflictPolicy: record.conflict,
+      counts: { applied: 0, alreadyApplied: 0, conflicts: 0, skipped: 0 },
+      exceptions: [],
+    };
+    for (const [index, filesystem] of filesystems.entries()) {
+      const root = record.roots[filesystem]!;
+      const mine = entries.filter((e) => e.filesystem === filesystem).map((e): ApplyEntry & { changeId: string } => ({ ...e }));
+      log(`Applying ${mine.length} change${mine.length === 1 ? "" : "s"} of ${filesystem} under ${root}.`);
+      const journal = await ApplyJournal.open(journalDir(dir, index));
+      const results = await applyChanges({
+        root,
+        entries: mine,
+        content: async (entry) => createReadStream(stagedFile(path.join(dir, "incoming"), (entry as TApplyManifestEntry).changeId)),
+        journal,
+        conflict: record.conflict,
+        tag: record.tag,
+      });
+      for (const result of results) {
+        if (result.outcome === "applied") report.counts.applied += 1;
+        else if (result.outcome === "already-applied") report.counts.alreadyApplied += 1;
+        else {
+          if (result.outcome === "conflict") report.counts.conflicts += 1;
+          else report.counts.skipped += 1;
+          report.exceptions.push({ filesystem, path: result.path, outcome: result.outcome, copy: result.copy, detail: result.detail });
+        }
+      }
+    }
+    const state = report.counts.conflicts > 0 ? "applied_with_conflicts" : "applied";
+    await client.reportApply(config.machineId, requestId, { state, report });
+    await rm(path.join(dir, "incoming"), { recursive: true, force: true });
+    return { request: { ...request, state }, report };
+  } catch (error) {
+    // A broken download or an unreachable server is resumed by the next run; anything else
+    // (a refused path, a full disk) is reported: the user sees why on the session page.
+    const resumable = error instanceof DownloadIncompleteError || (error instanceof ServerError && error.retryable);
+    if (!resumable) {
+      const problem = error instanceof Error ? error.message : String(error);
+      await client.reportApply(config.machineId, requestId, { state: "failed", problem: problem.slice(0, 2000) }).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** Puts back every path the request touched, newest first, from its journals. */
+export async function undoRequest(config: AgentConfig, requestId: string): Promise<UndoResult> {
+  const dir = requestDir(config, requestId);
+  const record = await readRecord(dir);
+  if (!record) throw new ApplyBackError(`Request ${requestId} was never applied on this computer (nothing in ${dir}).`);
+  const result: UndoResult = { restored: [], keptAside: [] };
+  for (const [index, filesystem] of Object.keys(record.roots).sort().entries()) {
+    const undone = await (await ApplyJournal.open(journalDir(dir, index))).undo(record.roots[filesystem]!);
+    result.restored.push(...undone.restored);
+    result.keptAside.push(...undone.keptAside);
+  }
+  return result;
+}
