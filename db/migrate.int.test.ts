@@ -28,6 +28,7 @@ describe("migrations", () => {
         select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
       expect(tables.map((t) => t.table_name)).toEqual([
         "app_settings",
+        "apply_requests",
         "audit_events",
         "auth_sessions",
         "change_sets",

@@ -1,0 +1,115 @@
+// Apply-back requests on a real database: sending needs the password and a listed change set,
+// refuses what is not the user's and what would send nothing; the machine's agent hears of it at
+// once (LISTEN/NOTIFY), sees it as notified, and moves it only along the states it allows; a
+// machine in automatic mode gets a saved session's changes, noise left out, unasked.
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "@/db/client";
+import { applyRequests, changeSets, fileChanges, images, machines, sessions, users } from "@/db/schema";
+import type { AgentMachine } from "@/server/agent-api/authenticate-agent";
+import { ConflictError, IdentityNotConfirmedError, InvalidInputError, NotFoundError } from "@/server/errors";
+import { createMachine } from "@/server/machines/machines";
+import { createTestUser } from "@/server/testing/accounts";
+import { ZRequestApplyBackSchema, type TApplyReport } from "@/server/wire/apply-back";
+import { manifestFor, openRequestsFor, recordProgress } from "./agent-requests";
+import { listApplyRequests, queueAutomaticApplyBack, requestApplyBack } from "./apply-requests";
+import { onApplyRequest } from "./notifications";
+
+const meta = { ip: null, userAgent: null };
+let owner: Awaited<ReturnType<typeof createTestUser>>;
+let stranger: Awaited<ReturnType<typeof createTestUser>>;
+
+async function enrolledMachine(ownerId: string, name: string): Promise<AgentMachine> {
+  const { machine } = await createMachine({ ownerId, name }, undefined, false);
+  await db().update(machines).set({ enrolledAt: new Date() }).where(eq(machines.id, machine.id));
+  return { id: machine.id, name, ownerId, lastAgentImageId: null };
+}
+
+/** A saved session of `machine` with a listed change set of these paths; its id and the changes' ids by path. */
+async function listedSession(ownerId: string, machine: AgentMachine, paths: string[]) {
+  const [image] = await db()
+    .insert(images)
+    .values({ machineId: machine.id, kind: "base", origin: "agent", file: `${machine.id}/${randomUUID()}.qcow2`, virtualSize: 1 << 30, bytesStored: 0, takenAt: new Date(), inspectionState: "done" })
+    .returning();
+  const [session] = await db()
+    .insert(sessions)
+    .values({ userId: ownerId, machineId: machine.id, imageId: image!.id, vmType: "compatible", state: "saved", savedImageId: image!.id })
+    .returning();
+  await db().insert(changeSets).values({ sessionId: session!.id, userId: ownerId, machineId: machine.id, baseImageId: image!.id, imageId: image!.id, state: "done" });
+  const after = { type: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 3, mtime: new Date().toISOString(), sha256: "a".repeat(64), target: null };
+  const rows = await db()
+    .insert(fileChanges)
+    .values(paths.map((path) => ({ sessionId: session!.id, filesystem: "/dev/sda1", path, change: "added" as const, aspects: [], after })))
+    .returning({ id: fileChanges.id, path: fileChanges.path });
+  return { sessionId: session!.id, ids: Object.fromEntries(rows.map((r) => [r.path, r.id])) };
+}
+
+const report: TApplyReport = { roots: { "/dev/sda1": "/" }, conflictPolicy: "both", counts: { applied: 1, alreadyApplied: 0, conflicts: 0, skipped: 0 }, exceptions: [] };
+
+beforeAll(async () => {
+  owner = await createTestUser();
+  stranger = await createTestUser();
+});
+
+afterAll(async () => {
+  await db().delete(users).where(eq(users.id, owner.id));
+  await db().delete(users).where(eq(users.id, stranger.id));
+});
+
+describe("apply-back requests", () => {
+  it("are sent with the password, heard by the agent at once, and move only as allowed", async () => {
+    const home = await enrolledMachine(owner.id, "Office PC");
+    const spare = await enrolledMachine(owner.id, "Spare PC");
+    const theirs = await enrolledMachine(stranger.id, "Not yours");
+    const { sessionId, ids } = await listedSession(owner.id, home, ["/home/a.txt", "/home/b.txt", "/var/log/syslog"]);
+    const input = (machineId: string, extra: Partial<{ excludedChangeIds: string[]; password: string }> = {}) =>
+      ZRequestApplyBackSchema.parse({ sessionId, machineId, excludedChangeIds: extra.excludedChangeIds ?? [], proof: { password: extra.password ?? owner.password } });
+
+    await expect(requestApplyBack(owner.id, input(spare.id, { password: "not my password" }), meta)).rejects.toThrow(IdentityNotConfirmedError);
+    await expect(requestApplyBack(owner.id, input(theirs.id), meta)).rejects.toThrow(NotFoundError);
+    await expect(requestApplyBack(stranger.id, { ...input(theirs.id), proof: { password: stranger.password } }, meta)).rejects.toThrow(NotFoundError);
+    await expect(requestApplyBack(owner.id, input(spare.id, { excludedChangeIds: Object.values(ids) }), meta)).rejects.toThrow(InvalidInputError);
+    await expect(requestApplyBack(owner.id, input(spare.id, { excludedChangeIds: [randomUUID()] }), meta)).rejects.toThrow(/not among this session's changes/);
+
+    // The agent of the spare machine is listening: the request reaches it as soon as it is committed.
+    const heard = new Promise<void>((resolve) => void onApplyRequest(spare.id, resolve).then((stop) => heard.then(stop)));
+    const { requestId } = await requestApplyBack(owner.id, input(spare.id, { excludedChangeIds: [ids["/var/log/syslog"]!] }), meta);
+    await heard;
+    await expect(requestApplyBack(owner.id, input(spare.id), meta)).rejects.toThrow(ConflictError);
+
+    // Only the spare machine's agent sees it, as notified now, with what the user left out left out.
+    expect(await openRequestsFor(home)).toEqual([]);
+    const [seen] = await openRequestsFor(spare);
+    expect(seen).toMatchObject({ id: requestId, sessionId, state: "notified", mode: "prompt", sourceMachineName: "Office PC", files: 2, bytes: 6, tag: sessionId.slice(0, 8) });
+    await expect(manifestFor(home, requestId)).rejects.toThrow(NotFoundError);
+    expect((await manifestFor(spare, requestId)).entries.map((e) => e.path)).toEqual(["/home/a.txt", "/home/b.txt"]);
+
+    await expect(recordProgress(home, requestId, { state: "applying" })).rejects.toThrow(NotFoundError);
+    await expect(recordProgress(spare, requestId, { state: "applied", report })).rejects.toThrow(/is notified; it cannot become applied/);
+    await recordProgress(spare, requestId, { state: "applying" });
+    await recordProgress(spare, requestId, { state: "applying" }); // resumed after a crash
+    await expect(recordProgress(spare, requestId, { state: "declined" })).rejects.toThrow(/is applying; it cannot become declined/);
+    await recordProgress(spare, requestId, { state: "applied", report });
+    expect(await openRequestsFor(spare)).toEqual([]);
+
+    const listed = await listApplyRequests(owner.id, sessionId);
+    expect(listed).toMatchObject([{ id: requestId, machineName: "Spare PC", state: "applied", automatic: false, excludedCount: 1, report }]);
+    expect(await listApplyRequests(stranger.id, sessionId)).toEqual([]);
+    // Finished: the same changes may be sent again.
+    await requestApplyBack(owner.id, input(spare.id), meta);
+  });
+
+  it("go home unasked from a machine in automatic mode, system noise left out", async () => {
+    const home = await enrolledMachine(owner.id, "Auto PC");
+    const { sessionId, ids } = await listedSession(owner.id, home, ["/home/a.txt", "/var/log/syslog"]);
+    await db().transaction((tx) => queueAutomaticApplyBack(tx, sessionId));
+    expect(await db().select().from(applyRequests).where(eq(applyRequests.sessionId, sessionId))).toEqual([]); // prompt mode: nothing
+
+    await db().update(machines).set({ applyBackMode: "auto" }).where(eq(machines.id, home.id));
+    await db().transaction((tx) => queueAutomaticApplyBack(tx, sessionId));
+    const [request] = await db().select().from(applyRequests).where(eq(applyRequests.sessionId, sessionId));
+    expect(request).toMatchObject({ machineId: home.id, automatic: true, excludedChangeIds: [ids["/var/log/syslog"]], state: "pending" });
+    expect((await openRequestsFor(home))[0]).toMatchObject({ mode: "auto", files: 1 });
+  });
+});
