@@ -6,6 +6,7 @@ import { applyCommand } from "./apply-back/apply-command";
 import { ApplyBackError, undoRequest } from "./apply-back/carry-out";
 import { listenForApplyRequests } from "./apply-back/listen";
 import { takeBackup, type BackupProgress } from "./backup";
+import { inspectTarget, restoreImage, RestoreError } from "./restore";
 import { ConfigError, DEFAULT_CONFIG_PATH, readAgentConfig, writeAgentConfig } from "./config";
 import { InconsistentReadError } from "./consistency";
 import { readDaemonState, runDaemon } from "./daemon";
@@ -24,6 +25,9 @@ const USAGE = `Usage: twinboot-agent <command> [--config FILE]
                                          show the changes waiting to come home and apply them (asks
                                          first unless --yes), or decline them
   apply --undo REQUEST                   put back every file an apply touched, as it was before
+  restore --image ID --device PATH [--yes]
+                                         write a whole image (any point of a timeline, of any of your
+                                         machines) to a disk or a disk image file; refuses one in use
   status [--json]                        the last image, the next scheduled backup, whether the server answers
 
 The configuration (default ${DEFAULT_CONFIG_PATH}, 0600) holds the server, the credential, the device,
@@ -42,13 +46,14 @@ function conflictPolicy(value: string): ConflictPolicy {
 
 const MiB = 1024 * 1024;
 
-function progressLine(p: BackupProgress, started: number): string {
+/** One line of progress; `bytesSent` null for a restore, which only reads. */
+function progressLine(p: Pick<BackupProgress, "bytesRead" | "totalBytes"> & { bytesSent: number | null }, started: number): string {
   const seconds = (Date.now() - started) / 1000;
   const rate = p.bytesRead / Math.max(seconds, 0.001);
   const eta = rate > 0 ? Math.round((p.totalBytes - p.bytesRead) / rate) : 0;
   const percent = Math.floor((100 * p.bytesRead) / p.totalBytes);
   const bar = "#".repeat(Math.floor(percent / 5)).padEnd(20, ".");
-  return `[${bar}] ${percent}%  read ${(p.bytesRead / MiB).toFixed(0)}/${(p.totalBytes / MiB).toFixed(0)} MiB  sent ${(p.bytesSent / MiB).toFixed(1)} MiB  ${(rate / MiB).toFixed(0)} MiB/s  ETA ${eta}s`;
+  return `[${bar}] ${percent}%  read ${(p.bytesRead / MiB).toFixed(0)}/${(p.totalBytes / MiB).toFixed(0)} MiB${p.bytesSent === null ? "" : `  sent ${(p.bytesSent / MiB).toFixed(1)} MiB`}  ${(rate / MiB).toFixed(0)} MiB/s  ETA ${eta}s`;
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -72,6 +77,7 @@ async function run(argv: string[]): Promise<void> {
       yes: { type: "boolean" },
       decline: { type: "boolean" },
       undo: { type: "string" },
+      image: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -170,6 +176,34 @@ async function run(argv: string[]): Promise<void> {
       });
       return;
     }
+    case "restore": {
+      if (!values.image || !values.device) throw new UsageError("restore needs --image ID and --device PATH.");
+      const config = await readAgentConfig(values.config);
+      const target = await inspectTarget(values.device);
+      if (target.exists && !values.yes) {
+        const question = `Everything on ${values.device} will be replaced by image ${values.image}. Type "yes" to go on: `;
+        if (!process.stdin.isTTY) throw new UsageError(`${values.device} exists: add --yes to replace everything on it.`);
+        const rl = (await import("node:readline/promises")).createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(question).finally(() => rl.close());
+        if (answer.trim() !== "yes") return void console.log("Nothing written.");
+      }
+      const client = new ServerClient(config.server, config.credential);
+      const started = Date.now();
+      const tty = process.stderr.isTTY && !values.json;
+      const result = await restoreImage({
+        client,
+        machineId: config.machineId,
+        imageId: values.image,
+        target,
+        onProgress: tty
+          ? (p) => process.stderr.write(`\r${progressLine({ bytesRead: p.bytesDone, totalBytes: p.totalBytes, bytesSent: null }, started)}`)
+          : undefined,
+      });
+      if (tty) process.stderr.write("\n");
+      if (values.json) console.log(JSON.stringify({ imageId: values.image, device: values.device, ...result }));
+      else console.log(`Image ${values.image} written to ${values.device}: ${(result.bytes / MiB).toFixed(0)} MiB disk, ${(result.written / MiB).toFixed(1)} MiB written, every extent checked, in ${result.seconds.toFixed(1)} s.`);
+      return;
+    }
     case "status": {
       const config = await readAgentConfig(values.config);
       const client = new ServerClient(config.server, config.credential);
@@ -213,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!error.message || error.message.startsWith("Unknown")) console.error(`\n${USAGE}`);
       return 2;
     }
-    if (error instanceof InconsistentReadError || error instanceof ApplyBackError) {
+    if (error instanceof InconsistentReadError || error instanceof ApplyBackError || error instanceof RestoreError) {
       console.error(`twinboot-agent: ${error.message}`);
       return 2;
     }

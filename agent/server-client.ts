@@ -193,7 +193,7 @@ export class ServerClient {
   }
 
   /** A streamed answer (the request's files as tar, or the event stream): its body once the status says it is one. */
-  async stream(method: "GET" | "POST", path: string, options: { body?: string; signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+  async stream(method: "GET" | "POST", path: string, options: { body?: string; signal?: AbortSignal } = {}): Promise<{ body: ReadableStream<Uint8Array>; headers: Headers }> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.credential}` };
     if (options.body) headers["content-type"] = "application/json";
     let res: Response;
@@ -205,6 +205,6 @@ export class ServerClient {
       throw new ServerError(`The server at ${this.server} cannot be reached (${cause}).`, 0);
     }
     if (!res.ok || !res.body) this.parseAnswer(z.never(), res.status, await res.text().catch(() => ""));
-    return res.body!;
+    return { body: res.body!, headers: res.headers };
   }
 }

@@ -27,7 +27,7 @@ async function* requestSnapshots(client: ServerClient, machineId: string, signal
     },
   });
   try {
-    const body = await client.stream("GET", `/machines/${machineId}/apply-requests/events`, { signal: connection.signal });
+    const { body } = await client.stream("GET", `/machines/${machineId}/apply-requests/events`, { signal: connection.signal });
     const decoder = new TextDecoder();
     for await (const chunk of body) {
       clearTimeout(silence);

@@ -72,7 +72,7 @@ export async function stageContent(options: {
   const bytes = [...missing.values()].reduce((sum, f) => sum + (f.after!.size ?? 0), 0);
   options.log(`Downloading ${missing.size} file${missing.size === 1 ? "" : "s"} (${(bytes / 2 ** 20).toFixed(1)} MiB)${staged.size ? `; ${staged.size} already here` : ""}.`);
 
-  const body = await client.stream("POST", `/machines/${machineId}/apply-requests/${requestId}/content`, {
+  const { body } = await client.stream("POST", `/machines/${machineId}/apply-requests/${requestId}/content`, {
     body: JSON.stringify({ changeIds: staged.size ? [...missing.keys()] : null }),
   });
   const extract = tarExtract();

@@ -65,19 +65,29 @@ function downloadName(machineName: string, takenAt: Date, format: ExportFormat):
   return `${safeName}-${stamp}.${format}`;
 }
 
-/** Reads the whole chain through a read-only NBD export, a block at a time, as the consumer pulls. */
-async function rawStream(file: string): Promise<Readable> {
+/**
+ * Opens the whole chain as one disk, through a read-only NBD export: its size, and its blocks in
+ * order as the consumer pulls them (the export closes when they end or the consumer stops).
+ */
+export async function readChain(file: string): Promise<{ size: number; blocks: AsyncGenerator<{ offset: number; data: Buffer }> }> {
   const socketPath = path.join(tmpdir(), `twinboot-export-${randomBytes(6).toString("hex")}.sock`);
   const nbd = await openNbdExport({ file, socketPath, readOnly: true });
   const size = nbd.client.size;
   async function* blocks() {
     try {
-      for (let offset = 0; offset < size; offset += READ_BYTES) yield await nbd.client.read(offset, Math.min(READ_BYTES, size - offset));
+      for (let offset = 0; offset < size; offset += READ_BYTES) yield { offset, data: await nbd.client.read(offset, Math.min(READ_BYTES, size - offset)) };
     } finally {
       await nbd.close();
     }
   }
-  return Readable.from(blocks(), { objectMode: false });
+  return { size, blocks: blocks() };
+}
+
+async function rawStream(file: string): Promise<Readable> {
+  const { blocks } = await readChain(file);
+  return Readable.from((async function* () {
+    for await (const block of blocks) yield block.data;
+  })(), { objectMode: false });
 }
 
 export async function exportImage(options: { ownerId: string; imageId: string; format: ExportFormat; signal?: AbortSignal }): Promise<ImageDownload> {
