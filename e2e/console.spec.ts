@@ -9,12 +9,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { and, eq, gt } from "drizzle-orm";
 import type { Page, WebSocketRoute } from "playwright-core";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { consoleTickets, images, sessions } from "@/db/schema";
+import { consoleTickets } from "@/db/schema";
 import { imageFileName, storePath } from "@/server/images/store";
+import { guestShell, saveIncremental, startFromTimeline } from "./vm-session";
 import { createMachine } from "@/server/machines/machines";
-import { serialLogName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { actAsHostileGuest } from "./hostile-vnc";
@@ -29,28 +29,6 @@ afterAll(async () => {
   await (await browserPromise).close();
 });
 
-function serialLog(machineId: string, sessionId: string): string {
-  try {
-    return readFileSync(storePath(serialLogName(machineId, sessionId)), "utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** Waits for the fixture's shell (its ready line in the serial log, `boots` times); shows the screen if it does not come. */
-async function guestShell(page: Page, machineId: string, sessionId: string, boots = 1) {
-  await vi
-    .waitFor(() => expect(serialLog(machineId, sessionId).split("twinboot-fixture: ready").length - 1).toBeGreaterThanOrEqual(boots), {
-      timeout: 180_000,
-      interval: 1000,
-    })
-    .catch(async (error: unknown) => {
-      await screenshot(page, "console-boot-timeout");
-      throw error;
-    });
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-}
-
 function guestFile(image: string, file: string): string {
   return execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "cat", file], {
     encoding: "utf8",
@@ -61,25 +39,6 @@ function guestFile(image: string, file: string): string {
 /** The viewport as the user sees it (the console is fixed to it; the page under it may be longer). */
 async function screenshot(page: Page, name: string) {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
-}
-
-async function startFromTimeline(page: Page, machineId: string): Promise<string> {
-  await page.goto(`/machines/${machineId}`);
-  await page.getByRole("button", { name: /base/ }).click();
-  await page.getByRole("button", { name: "Start", exact: true }).click();
-  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
-  const sessionId = page.url().split("/").at(-1)!;
-  await expect.poll(() => page.getByTestId("console-link").textContent(), { timeout: 120_000 }).toMatch(/^Connected/);
-  return sessionId;
-}
-
-async function saveIncremental(page: Page, sessionId: string): Promise<string> {
-  await page.getByRole("button", { name: "Finish…" }).click();
-  await page.getByRole("button", { name: "Save as incremental" }).click();
-  await expect.poll(() => page.getByRole("status").textContent(), { timeout: 90_000 }).toBe("Saved");
-  const [saved] = await db().select().from(sessions).where(eq(sessions.id, sessionId));
-  const [image] = await db().select().from(images).where(eq(images.id, saved!.savedImageId!));
-  return storePath(image!.file);
 }
 
 /** A new user with a machine whose base image is the office-PC fixture. */

@@ -115,6 +115,27 @@ if [ ! -f "$STATE/agent/agent.json" ]; then
   "${agent[@]}" backup --config "$STATE/agent/agent.json"
 fi
 
+# The demo machine's "physical computer" is that disk, loop-mounted read-write at
+# $STATE/agent/office-pc, with its agent running in prompt mode (the machine's default): changes
+# sent home from a session wait there for `twinboot-agent apply` (README, "Bringing changes home").
+COMPUTER="$STATE/agent/office-pc"
+mkdir -p "$COMPUTER"
+if ! mountpoint -q "$COMPUTER"; then
+  loop="$(losetup --associated "$STATE/agent/office-pc.raw" | cut -d: -f1 | head -n 1)"
+  [ -n "$loop" ] || loop="$(losetup --find --show --offset 1048576 "$STATE/agent/office-pc.raw")"
+  mount "$loop" "$COMPUTER"
+fi
+# Scheduled backups of the mounted disk freeze it for the moment they read it.
+node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.applyRoot=process.argv[2];c.whenMounted="freeze";require("fs").writeFileSync(f,JSON.stringify(c,null,2),{mode:0o600})' \
+  "$STATE/agent/agent.json" "$COMPUTER"
+if [ -f "$STATE/agent/agent.pid" ] && kill -0 "$(cat "$STATE/agent/agent.pid")" 2>/dev/null; then
+  kill -TERM "$(cat "$STATE/agent/agent.pid")" 2>/dev/null || true
+  sleep 1
+fi
+say "Starting the demo machine's agent (apply-back in prompt mode, root $COMPUTER)"
+setsid node bin/twinboot-agent.mjs run --config "$STATE/agent/agent.json" >>"$STATE/agent/agent.log" 2>&1 < /dev/null &
+echo $! > "$STATE/agent/agent.pid"
+
 cat <<DONE
 
   Twinboot is running at  $APP_URL
@@ -122,4 +143,8 @@ cat <<DONE
                           $DEMO_PASSWORD
 
   Server log: $STATE/server.log     Stop it: kill -- -$(cat "$STATE/server.pid")
+
+  The demo machine's disk is mounted at $COMPUTER; its agent logs to $STATE/agent/agent.log.
+  Changes you send home from a session wait there; review and apply them with
+    node bin/twinboot-agent.mjs apply --config $STATE/agent/agent.json
 DONE

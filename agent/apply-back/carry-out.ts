@@ -11,6 +11,7 @@ import path from "node:path";
 import { z } from "zod";
 import type { TAgentApplyRequest, TApplyManifestEntry, TApplyReport } from "@/server/wire/apply-back";
 import { applyChanges, type ApplyEntry, type ConflictPolicy } from "../apply/apply-changes";
+import { assertConfined, resolveUnder } from "../apply/confine";
 import { ApplyJournal, type UndoResult } from "../apply/journal";
 import type { AgentConfig } from "../config";
 import { ServerError, type ServerClient } from "../server-client";
@@ -91,6 +92,13 @@ export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOu
 
   await client.reportApply(config.machineId, requestId, { state: "applying" });
   try {
+    // A path that leads outside its root is refused before anything is downloaded or written
+    // (the engine checks again, batch by batch, against the filesystem as it is then).
+    const checked = new Set<string>();
+    for (const entry of entries) {
+      const root = record.roots[entry.filesystem]!;
+      await assertConfined(root, resolveUnder(root, entry.path), checked);
+    }
     await stageContent({ client, machineId: config.machineId, requestId, dir: path.join(dir, "incoming"), entries, log });
     const report: TApplyReport = {
       roots: record.roots,
