@@ -80,11 +80,48 @@ export interface CarryOutResult {
   report: TApplyReport;
 }
 
+/**
+ * One process at a time per request (the daemon resuming it and `apply` typed at the same moment
+ * would share a journal): a lock file holding the owner's pid, taken over when that process is gone.
+ */
+async function lockRequest(dir: string, requestId: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const lock = path.join(dir, "lock");
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: "wx", mode: 0o600 });
+      return () => rm(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const owner = Number(await readFile(lock, "utf8").catch(() => ""));
+    const alive = Number.isInteger(owner) && owner > 0 && (() => {
+      try {
+        process.kill(owner, 0);
+        return true;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "EPERM";
+      }
+    })();
+    if (alive) throw new ApplyBackError(`Request ${requestId} is being applied by another agent process (pid ${owner}); let it finish.`);
+    await rm(lock, { force: true });
+  }
+}
+
 export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOutResult> {
+  const dir = requestDir(options.config, options.requestId);
+  const unlock = await lockRequest(dir, options.requestId);
+  try {
+    return await carryOutLocked(options, dir);
+  } finally {
+    await unlock();
+  }
+}
+
+async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<CarryOutResult> {
   const { client, config, requestId, log } = options;
   const { request, entries } = await client.applyManifest(config.machineId, requestId);
   if (!["pending", "notified", "applying"].includes(request.state)) throw new ApplyBackError(`Request ${requestId} is already ${request.state.replaceAll("_", " ")}.`);
-  const dir = requestDir(config, requestId);
   const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
   // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
   const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
@@ -150,11 +187,16 @@ export async function undoRequest(config: AgentConfig, requestId: string): Promi
   const dir = requestDir(config, requestId);
   const record = await readRecord(dir);
   if (!record) throw new ApplyBackError(`Request ${requestId} was never applied on this computer (nothing in ${dir}).`);
-  const result: UndoResult = { restored: [], keptAside: [] };
-  for (const [index, filesystem] of Object.keys(record.roots).sort().entries()) {
-    const undone = await (await ApplyJournal.open(journalDir(dir, index))).undo(record.roots[filesystem]!);
-    result.restored.push(...undone.restored);
-    result.keptAside.push(...undone.keptAside);
+  const unlock = await lockRequest(dir, requestId);
+  try {
+    const result: UndoResult = { restored: [], keptAside: [] };
+    for (const [index, filesystem] of Object.keys(record.roots).sort().entries()) {
+      const undone = await (await ApplyJournal.open(journalDir(dir, index))).undo(record.roots[filesystem]!);
+      result.restored.push(...undone.restored);
+      result.keptAside.push(...undone.keptAside);
+    }
+    return result;
+  } finally {
+    await unlock();
   }
-  return result;
 }
