@@ -121,7 +121,7 @@ describe("apply-back", () => {
 
     // Automatic apply-back is a sensitive choice: it asks for the password.
     await page.goto(`/machines/${office.machine.id}`);
-    await page.getByRole("radio", { name: /Automatic/ }).check();
+    await page.getByRole("radio", { name: /Automatic/ }).click(); // not checked until confirmed
     await page.getByLabel("Your password").fill(owner.password);
     await page.getByRole("button", { name: "Turn automatic on" }).click();
     await expect.poll(() => page.getByRole("radio", { name: /Automatic/ }).isChecked()).toBe(true);
