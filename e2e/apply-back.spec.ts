@@ -57,7 +57,10 @@ function treeSnapshot(root: string): Record<string, Entry> {
       else if (st.isDirectory()) {
         out[rel] = { type: "directory", mode: st.mode, uid: st.uid, gid: st.gid };
         walk(full);
-      } else out[rel] = { type: "file", sha256: sha256(readFileSync(full)), mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
+      } else {
+        // Times to the microsecond: utimes takes a double of seconds, below which they cannot be put back.
+        out[rel] = { type: "file", sha256: sha256(readFileSync(full)), mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: Math.round(st.mtimeMs * 1000) / 1000 };
+      }
     }
   };
   walk(root);
@@ -135,13 +138,11 @@ describe("apply-back", () => {
     sessionId = await startFromTimeline(page, office.machine.id);
     await guestShell(page, office.machine.id, sessionId);
     await page.getByTestId("console-screen").locator("canvas").click();
-    await typeLine(page, "echo plan for Q4 > /home/alice/Documents/plan.txt");
-    await typeLine(page, "echo Q4,900 >> /home/alice/Documents/budget.csv");
-    await typeLine(page, "rm /home/alice/Desktop/todo.txt");
-    await typeLine(page, "dd if=/dev/urandom of=/home/alice/big.bin bs=1M count=48 2>/dev/null");
-    await typeLine(page, "echo a line of system noise >> /var/log/messages");
-    await typeLine(page, "sync; echo twinboot-e2e-typed > /dev/ttyS0");
-    await serialLine(office.machine.id, sessionId, "twinboot-e2e-typed");
+    await typeLine(page, "cd /home/alice/Documents");
+    await typeLine(page, "echo plan for Q4 > plan.txt; echo Q4,900 >> budget.csv");
+    await typeLine(page, "rm ../Desktop/todo.txt; echo noise >> /var/log/messages");
+    await typeLine(page, "dd if=/dev/urandom of=../big.bin bs=1M count=24; sync; echo twinboot-e2e-typed > /dev/ttyS0");
+    await serialLine(office.machine.id, sessionId, "twinboot-e2e-typed").finally(() => page.screenshot({ path: path.join(SCREENSHOTS, "apply-back-typed.png") }));
 
     // Meanwhile, at home: another file, and one the session changed too.
     writeFileSync(path.join(office.mnt, DOCS, "report.txt"), REPORT_AT_HOME);
@@ -163,20 +164,20 @@ describe("apply-back", () => {
     const request = page.getByTestId("apply-request").first();
     await expect.poll(() => request.getAttribute("data-state"), { timeout: 300_000 }).toBe("applied_with_conflicts");
     const tag = sessionId.slice(0, 8);
-    expect(await request.textContent()).toMatch(/2 applied, 0 already so, 1 conflicts, 0 skipped/);
+    expect(await request.textContent()).toMatch(/3 applied, 0 already so, 1 conflict, 0 skipped/);
     expect(await request.getByTestId("apply-exception").textContent()).toContain(`conflict: /home/alice/Documents/budget.csv — the session’s version is at /home/alice/Documents/budget.csv.twinboot-${tag}`);
     await page.screenshot({ path: path.join(SCREENSHOTS, "apply-back-report.png"), fullPage: true });
 
     const home = (file: string) => path.join(office.mnt, file);
     expect(readFileSync(home(`${DOCS}/plan.txt`), "utf8")).toBe("plan for Q4\n");
     expect(existsSync(home("home/alice/Desktop/todo.txt"))).toBe(false);
-    expect(statSync(home("home/alice/big.bin")).size).toBe(48 * 2 ** 20);
+    expect(statSync(home("home/alice/big.bin")).size).toBe(24 * 2 ** 20);
     expect(readFileSync(home(`${DOCS}/budget.csv`), "utf8")).toBe(BUDGET_AT_HOME);
     expect(readFileSync(home(`${DOCS}/budget.csv.twinboot-${tag}`), "utf8")).toMatch(/coffee,120,135,150\nQ4,900\n$/);
     expect(readFileSync(home(`${DOCS}/report.txt`), "utf8")).toBe(REPORT_AT_HOME);
     expect(existsSync(home("var/log/messages"))).toBe(false); // noise is not sent home
     const [applied] = await db().select().from(applyRequests).where(eq(applyRequests.sessionId, sessionId));
-    expect(agentOutput).toContain(`Request ${applied!.id} done: 2 applied, 0 already so, 1 conflict, 0 skipped.`);
+    expect(agentOutput).toContain(`Request ${applied!.id} done: 3 applied, 0 already so, 1 conflict, 0 skipped.`);
     // What the agent wrote is what the VM wrote.
     const bigInImage = execFileSync("guestfish", ["--ro", "-a", savedImage, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "checksum", "sha256", "/home/alice/big.bin"], {
       encoding: "utf8",
@@ -210,7 +211,7 @@ describe("apply-back", () => {
     // The machine asks first (prompt): without a terminal the agent shows the list and asks for --yes.
     const asked = runAgent(["apply", "--config", spare.config, "--root", spare.mnt]);
     expect(asked.status).toBe(2);
-    expect(asked.stdout).toContain("+ /home/alice/big.bin (50331648 bytes)");
+    expect(asked.stdout).toContain("+ /home/alice/big.bin (25165824 bytes)");
     expect(asked.stdout).not.toContain("plan.txt");
     expect(asked.stderr).toContain("run again with --yes to apply, or --decline to refuse");
 

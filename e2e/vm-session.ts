@@ -55,16 +55,21 @@ export async function saveIncremental(page: Page, sessionId: string): Promise<st
 
 
 /**
- * Types a shell line into the console's canvas as a person does: Shift held for the shifted
- * characters a line needs here (> and |), then Enter.
+ * Types a shell line into the console's canvas as a person does: Shift held for capitals and for
+ * the shifted characters a line needs here (> and |), then Enter. (Keys sent without Shift reach
+ * the guest as their unshifted selves.) An emulated guest drops keys that come faster than it
+ * draws them, or while it is busy: keep lines short, and let each finish before the next.
  */
 export async function typeLine(page: Page, line: string) {
+  const KEY_DELAY_MS = 25;
   const shifted: Record<string, string> = { ">": "Shift+Period", "|": "Shift+Backslash" };
-  for (const part of line.split(/([>|])/)) {
+  for (const part of line.split(/([A-Z>|])/)) {
     if (shifted[part]) await page.keyboard.press(shifted[part]);
-    else if (part) await page.keyboard.type(part);
+    else if (/^[A-Z]$/.test(part)) await page.keyboard.press(`Shift+Key${part}`);
+    else if (part) await page.keyboard.type(part, { delay: KEY_DELAY_MS });
   }
   await page.keyboard.press("Enter");
+  await new Promise((resolve) => setTimeout(resolve, 1500));
 }
 
 /** Waits for a line the guest wrote to its serial port (echo … > /dev/ttyS0). */

@@ -4,7 +4,7 @@
 // to put there, and after, the outcome. Records are JSON lines, fsync'd before the changes they
 // announce. An interrupted apply run again skips what is done and decides afresh for the rest
 // (every write is atomic, so a path is either before or after); undo puts every saved path back,
-// newest first, byte for byte — and a path changed at home since the apply is moved aside as
+// newest first, byte for byte (times to the microsecond, what utimes takes) — and a path changed at home since the apply is moved aside as
 // NAME.twinboot-undo-kept first, never lost.
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";

@@ -105,11 +105,12 @@ export function ApplyBackPanel({
               <li key={r.id} className="rounded-lg border border-slate-200 p-3 dark:border-slate-700" data-testid="apply-request" data-state={r.state}>
                 <p>
                   <span className="font-medium">{STATE_LABEL[r.state]}</span> — to “{r.machineName}”, {r.automatic ? "automatically" : "by you"} {r.createdAt.toLocaleString()}
-                  {r.excludedCount > 0 ? `, ${r.excludedCount} left out` : ""}
+                  {r.excludedCount > 0 ? `, ${r.excludedCount} left out` : ""}.
                 </p>
                 {r.report ? (
                   <p className="text-slate-600 dark:text-slate-400">
-                    {r.report.counts.applied} applied, {r.report.counts.alreadyApplied} already so, {r.report.counts.conflicts} conflicts, {r.report.counts.skipped} skipped
+                    {r.report.counts.applied} applied, {r.report.counts.alreadyApplied} already so, {r.report.counts.conflicts} conflict{r.report.counts.conflicts === 1 ? "" : "s"},{" "}
+                    {r.report.counts.skipped} skipped
                   </p>
                 ) : null}
                 {r.problem ? <p className="text-slate-600 dark:text-slate-400">{r.problem}</p> : null}
