@@ -141,18 +141,23 @@ async function run(argv: string[]): Promise<void> {
       process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
       // Under systemd the journal stamps each line; elsewhere the daemon does.
       const daemonLog = process.env.JOURNAL_STREAM ? (line: string) => console.log(line) : (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+      const conflict = conflictPolicy(values.conflict ?? config.conflict);
       if (!device) daemonLog(`No disk to back up (--device PATH, or "device" in ${values.config}): only listening for apply-back requests.`);
-      await Promise.all([
-        device ? runDaemon({ config, device, now: values.now, log: daemonLog, signal: stop.signal }) : null,
-        listenForApplyRequests({
-          client: new ServerClient(config.server, config.credential),
-          config,
-          root: values.root ?? config.applyRoot,
-          conflict: conflictPolicy(values.conflict ?? config.conflict),
-          log: daemonLog,
-          signal: stop.signal,
-        }),
+      // If either stops with an error, the other is stopped too, so the process exits (and
+      // systemd restarts it) rather than living on half-working.
+      const stopAllOnFailure = (task: Promise<void>) =>
+        task.catch((error: unknown) => {
+          stop.abort();
+          throw error;
+        });
+      const outcomes = await Promise.allSettled([
+        device ? stopAllOnFailure(runDaemon({ config, device, now: values.now, log: daemonLog, signal: stop.signal })) : null,
+        stopAllOnFailure(
+          listenForApplyRequests({ client: new ServerClient(config.server, config.credential), config, root: values.root ?? config.applyRoot, conflict, log: daemonLog, signal: stop.signal }),
+        ),
       ]);
+      const failed = outcomes.find((o) => o.status === "rejected");
+      if (failed) throw failed.reason;
       return;
     }
     case "apply": {
@@ -162,6 +167,14 @@ async function run(argv: string[]): Promise<void> {
         const undone = await undoRequest(config, values.undo);
         console.log(`Put back ${undone.restored.length} path${undone.restored.length === 1 ? "" : "s"} as they were before request ${values.undo}.`);
         for (const kept of undone.keptAside) console.log(`  ${kept} had changed since the apply: that version is kept as ${kept}.twinboot-undo-kept`);
+        // An apply stopped part way is still open on the server: it ends here, as failed, saying why.
+        const client = new ServerClient(config.server, config.credential);
+        const open = await client.applyRequests(config.machineId).catch(() => null);
+        if (open?.requests.some((r) => r.id === values.undo)) {
+          await client
+            .reportApply(config.machineId, values.undo, { state: "failed", problem: "Stopped part way and undone at the computer (twinboot-agent apply --undo)." })
+            .catch((error: unknown) => log(`The server was not told of the undo: ${error instanceof Error ? error.message : String(error)}`));
+        }
         return;
       }
       if (values.yes && values.decline) throw new UsageError("Choose --yes or --decline, not both.");

@@ -9,6 +9,7 @@
 // writes it whole. A device (or file) in use — mounted, swap, or attached to a loop device — is
 // refused before anything is written.
 import { execFile } from "node:child_process";
+import { constants } from "node:fs";
 import { open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -85,7 +86,10 @@ export async function restoreImage(options: {
   }
 
   const file = target.kind === "file" ? path.join(path.dirname(path.resolve(target.device)), `.${path.basename(target.device)}.twinboot-restore.tmp`) : target.device;
-  const handle = await open(file, target.kind === "file" ? "w" : "r+");
+  // The temporary file is made afresh, never through a link someone left at its name, and is
+  // readable by root only: it holds a whole computer's disk.
+  if (target.kind === "file") await rm(file, { force: true });
+  const handle = await open(file, target.kind === "file" ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW : "r+", 0o600);
   let complete = false;
   let written = 0;
   try {

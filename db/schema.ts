@@ -443,6 +443,13 @@ export const applyRequests = pgTable(
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },
-  (t) => [index("apply_requests_machine_state_idx").on(t.machineId, t.state), index("apply_requests_session_idx").on(t.sessionId)],
+  (t) => [
+    index("apply_requests_machine_state_idx").on(t.machineId, t.state),
+    index("apply_requests_session_idx").on(t.sessionId),
+    // One open request per session and machine, even for two clicks at once.
+    uniqueIndex("apply_requests_one_open_idx")
+      .on(t.sessionId, t.machineId)
+      .where(sql`state in ('pending', 'notified', 'applying')`),
+  ],
 );
 export type ApplyRequest = typeof applyRequests.$inferSelect;

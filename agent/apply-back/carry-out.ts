@@ -23,7 +23,11 @@ const ZRequestRecordSchema = z.object({
   roots: z.record(z.string(), z.string()),
   conflict: z.enum(["both", "keep-local", "keep-remote"]),
   tag: z.string(),
+  /** Set by undo: the request is never applied again here. */
+  undone: z.boolean().optional(),
 });
+/** What the server keeps of a report's list of conflicts and skipped paths (ZApplyReportSchema). */
+const MAX_REPORTED_EXCEPTIONS = 100_000;
 type RequestRecord = z.infer<typeof ZRequestRecordSchema>;
 
 function requestDir(config: AgentConfig, requestId: string): string {
@@ -82,27 +86,36 @@ export interface CarryOutResult {
 
 /**
  * One process at a time per request (the daemon resuming it and `apply` typed at the same moment
- * would share a journal): a lock file holding the owner's pid, taken over when that process is gone.
+ * would share a journal): a lock file naming its owner (pid and boot), taken over when that
+ * process is gone or the computer has rebooted since. Two processes finding the same stale lock
+ * in the same instant could both take it; Node has no flock to close that.
  */
 async function lockRequest(dir: string, requestId: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const lock = path.join(dir, "lock");
+  const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
   for (;;) {
     try {
-      await writeFile(lock, String(process.pid), { flag: "wx", mode: 0o600 });
+      await writeFile(lock, `${process.pid} ${boot}`, { flag: "wx", mode: 0o600 });
       return () => rm(lock, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    const owner = Number(await readFile(lock, "utf8").catch(() => ""));
-    const alive = Number.isInteger(owner) && owner > 0 && (() => {
-      try {
-        process.kill(owner, 0);
-        return true;
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "EPERM";
-      }
-    })();
+    const [pid, ownerBoot] = (await readFile(lock, "utf8").catch(() => "")).split(" ");
+    const owner = Number(pid);
+    const alive =
+      ownerBoot === boot &&
+      Number.isInteger(owner) &&
+      owner > 0 &&
+      owner !== process.pid &&
+      (() => {
+        try {
+          process.kill(owner, 0);
+          return true;
+        } catch (error) {
+          return (error as NodeJS.ErrnoException).code === "EPERM";
+        }
+      })();
     if (alive) throw new ApplyBackError(`Request ${requestId} is being applied by another agent process (pid ${owner}); let it finish.`);
     await rm(lock, { force: true });
   }
@@ -122,13 +135,13 @@ async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<Ca
   const { client, config, requestId, log } = options;
   const { request, entries } = await client.applyManifest(config.machineId, requestId);
   if (!["pending", "notified", "applying"].includes(request.state)) throw new ApplyBackError(`Request ${requestId} is already ${request.state.replaceAll("_", " ")}.`);
-  const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
-  // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
-  const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
-  await writeRecord(dir, record);
-
-  await client.reportApply(config.machineId, requestId, { state: "applying" });
   try {
+    // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
+    const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
+    const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
+    if (record.undone) throw new ApplyBackError(`Request ${requestId} was undone on this computer (twinboot-agent apply --undo); it is not applied again.`);
+    await writeRecord(dir, record);
+    await client.reportApply(config.machineId, requestId, { state: "applying" });
     // A path that leads outside its root is refused before anything is downloaded or written
     // (the engine checks again, batch by batch, against the filesystem as it is then).
     const checked = new Set<string>();
@@ -166,6 +179,8 @@ async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<Ca
         }
       }
     }
+    // The counts stay exact; the list the server keeps is capped.
+    report.exceptions = report.exceptions.slice(0, MAX_REPORTED_EXCEPTIONS);
     const state = report.counts.conflicts > 0 ? "applied_with_conflicts" : "applied";
     await client.reportApply(config.machineId, requestId, { state, report });
     await rm(path.join(dir, "incoming"), { recursive: true, force: true });
@@ -175,8 +190,10 @@ async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<Ca
     // (a refused path, a full disk) is reported: the user sees why on the session page.
     const resumable = error instanceof DownloadIncompleteError || (error instanceof ServerError && error.retryable);
     if (!resumable) {
-      const problem = error instanceof Error ? error.message : String(error);
+      const touched = await readFile(path.join(journalDir(dir, 0), "journal.jsonl"), "utf8").then((text) => text.length > 0, () => false);
+      const problem = `${error instanceof Error ? error.message : String(error)}${touched ? ` What was already applied can be put back with: twinboot-agent apply --undo ${requestId}` : ""}`;
       await client.reportApply(config.machineId, requestId, { state: "failed", problem: problem.slice(0, 2000) }).catch(() => undefined);
+      await rm(path.join(dir, "incoming"), { recursive: true, force: true });
     }
     throw error;
   }
@@ -189,6 +206,8 @@ export async function undoRequest(config: AgentConfig, requestId: string): Promi
   if (!record) throw new ApplyBackError(`Request ${requestId} was never applied on this computer (nothing in ${dir}).`);
   const unlock = await lockRequest(dir, requestId);
   try {
+    // First, so that a daemon resuming the request does not apply it again afterwards.
+    await writeRecord(dir, { ...record, undone: true });
     const result: UndoResult = { restored: [], keptAside: [] };
     for (const [index, filesystem] of Object.keys(record.roots).sort().entries()) {
       const undone = await (await ApplyJournal.open(journalDir(dir, index))).undo(record.roots[filesystem]!);

@@ -13,6 +13,8 @@ import { carryOutRequest } from "./carry-out";
 
 /** The server sends a comment every 20 s: this long without a byte means the connection is dead. */
 const SILENCE_MS = 60_000;
+/** A request whose apply keeps failing is tried this many times by the daemon, a minute apart. */
+const MAX_AUTOMATIC_ATTEMPTS = 5;
 
 /** Yields each snapshot of the machine's open requests for as long as the connection lasts. */
 async function* requestSnapshots(client: ServerClient, machineId: string, signal: AbortSignal): AsyncGenerator<TAgentApplyRequest[]> {
@@ -65,6 +67,7 @@ export async function listenForApplyRequests(options: {
   const { client, config, log, signal } = options;
   /** Requests this process already acted on (or told about), so a new snapshot does not repeat them. */
   const handled = new Set<string>();
+  const attempts = new Map<string, number>();
   let queue = Promise.resolve();
 
   const act = async (request: TAgentApplyRequest) => {
@@ -77,9 +80,16 @@ export async function listenForApplyRequests(options: {
         for (const exception of report.exceptions) log(`  ${exception.outcome}: ${exception.path}${exception.copy ? ` (the session's version is at ${exception.copy})` : ""} — ${exception.detail ?? ""}`);
       } catch (error) {
         log(`Request ${request.id} not finished: ${error instanceof Error ? error.message : String(error)}`);
-        // Resumable failures come round again with the next snapshot (reconnect) or the retry below.
-        handled.delete(request.id);
-        setTimeout(() => signal.aborted || void poll(), 60_000).unref();
+        // Failures that may pass (the server or the download) come round again with the next
+        // snapshot or the retry below, a few times; then they wait for `twinboot-agent apply`.
+        const tries = (attempts.get(request.id) ?? 0) + 1;
+        attempts.set(request.id, tries);
+        if (tries < MAX_AUTOMATIC_ATTEMPTS) {
+          handled.delete(request.id);
+          setTimeout(() => signal.aborted || void poll(), 60_000).unref();
+        } else {
+          log(`Request ${request.id}: gave up after ${tries} attempts; run \`twinboot-agent apply ${request.id}\` to try again.`);
+        }
       }
     } else if (request.mode === "prompt") {
       log(`Request ${request.id} waits for you: ${describe(request)}. Review it with \`twinboot-agent apply\`.`);

@@ -17,6 +17,9 @@ import type { ServerClient } from "../server-client";
 
 export class DownloadIncompleteError extends Error {}
 
+/** Errors of this computer's own filesystem, as opposed to the connection's. */
+const LOCAL_ERRORS = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "ENOTDIR", "EISDIR"]);
+
 /** Where the staged copy of a change's new file is. */
 export function stagedFile(dir: string, changeId: string): string {
   return path.join(dir, changeId);
@@ -72,16 +75,21 @@ export async function stageContent(options: {
   const bytes = [...missing.values()].reduce((sum, f) => sum + (f.after!.size ?? 0), 0);
   options.log(`Downloading ${missing.size} file${missing.size === 1 ? "" : "s"} (${(bytes / 2 ** 20).toFixed(1)} MiB)${staged.size ? `; ${staged.size} already here` : ""}.`);
 
+  const connection = new AbortController();
   const { body } = await client.stream("POST", `/machines/${machineId}/apply-requests/${requestId}/content`, {
     body: JSON.stringify({ changeIds: staged.size ? [...missing.keys()] : null }),
+    signal: connection.signal,
   });
   const extract = tarExtract();
+  // streamx ends a destroyed stream with "close" only (no drain, no error): every wait races it.
+  const closed = new Promise<void>((resolve) => extract.once("close", () => resolve()));
   const feeding = (async () => {
     try {
       for await (const chunk of Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>)) {
-        if (!extract.write(chunk as Buffer)) await once(extract, "drain");
+        if (extract.destroying) break;
+        if (!extract.write(chunk as Buffer)) await Promise.race([once(extract, "drain"), closed]);
       }
-      extract.end(undefined);
+      if (!extract.destroying) extract.end(undefined);
     } catch (error) {
       extract.destroy(error as Error);
     }
@@ -94,10 +102,17 @@ export async function stageContent(options: {
       missing.delete(file.changeId);
     }
   } catch (error) {
-    if (error instanceof Error && error.message.endsWith("Nothing was applied.")) throw error;
-    throw new DownloadIncompleteError(`The download of the changed files broke off (${(error as Error).message}); what arrived whole is kept. Nothing was applied; run again to resume.`);
-  } finally {
+    connection.abort();
+    extract.destroy();
     await feeding;
+    // Refused content and local trouble (a full disk, a read-only folder) are not a broken
+    // download: running again would not help, so they are reported as they are.
+    if (error instanceof Error && error.message.endsWith("Nothing was applied.")) throw error;
+    if (LOCAL_ERRORS.has((error as NodeJS.ErrnoException).code ?? "")) {
+      throw new Error(`Staging the changed files in ${dir} failed: ${(error as Error).message}. Nothing was applied.`);
+    }
+    throw new DownloadIncompleteError(`The download of the changed files broke off (${(error as Error).message}); what arrived whole is kept. Nothing was applied; run again to resume.`);
   }
+  await feeding;
   if (missing.size > 0) throw new DownloadIncompleteError(`The server sent ${files.length - missing.size - staged.size} of the ${files.length - staged.size} files. Nothing was applied; run again to resume.`);
 }

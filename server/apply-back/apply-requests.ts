@@ -52,15 +52,17 @@ export async function requestApplyBack(ownerId: string, input: z.output<typeof Z
     const [request] = await tx
       .insert(applyRequests)
       .values({ userId: ownerId, sessionId: input.sessionId, machineId: machine.id, excludedChangeIds: excluded })
+      .onConflictDoNothing() // the same request sent twice at once: the partial unique index keeps one
       .returning({ id: applyRequests.id });
+    if (!request) throw new ConflictError(`These changes are already on their way to “${machine.name}”; wait until its agent has finished.`);
     await recordAudit(tx, {
       userId: ownerId,
       action: "apply_back_requested",
       meta,
-      detail: { requestId: request!.id, sessionId: input.sessionId, machineId: machine.id, files: changes.length - excluded.length },
+      detail: { requestId: request.id, sessionId: input.sessionId, machineId: machine.id, files: changes.length - excluded.length },
     });
     await notifyMachine(tx, machine.id);
-    return { requestId: request!.id };
+    return { requestId: request.id };
   });
 }
 
@@ -79,7 +81,7 @@ export async function queueAutomaticApplyBack(tx: Transaction, sessionId: string
   const changes = await tx.select({ id: fileChanges.id, path: fileChanges.path }).from(fileChanges).where(eq(fileChanges.sessionId, sessionId));
   const noise = changes.filter((c) => isNoise(c.path)).map((c) => c.id);
   if (noise.length === changes.length) return; // nothing but noise: nothing to bring home
-  await tx.insert(applyRequests).values({ userId: set.userId, sessionId, machineId: set.machineId, excludedChangeIds: noise, automatic: true });
+  await tx.insert(applyRequests).values({ userId: set.userId, sessionId, machineId: set.machineId, excludedChangeIds: noise, automatic: true }).onConflictDoNothing();
   await notifyMachine(tx, set.machineId);
 }
 

@@ -11,13 +11,21 @@ export async function notifyMachine(tx: Transaction, machineId: string): Promise
   await tx.execute(sql`select pg_notify(${CHANNEL}, ${machineId})`);
 }
 
+/** Emitted when listening (again): every subscriber reads its requests afresh. */
+const EVERY_MACHINE = Symbol("every machine");
+
 const globalForListener = globalThis as unknown as { twinbootApplyListener?: Promise<EventEmitter> };
 
 function listener(): Promise<EventEmitter> {
   globalForListener.twinbootApplyListener ??= (async () => {
     const machines = new EventEmitter().setMaxListeners(0);
-    // postgres.js keeps a connection of its own for LISTEN and listens again after reconnecting.
-    await sqlClient().listen(CHANNEL, (machineId) => machines.emit(machineId));
+    // postgres.js keeps a connection of its own for LISTEN and listens again after reconnecting;
+    // notices sent while it was away are lost, so every stream is told to look again then.
+    await sqlClient().listen(
+      CHANNEL,
+      (machineId) => machines.emit(machineId),
+      () => machines.emit(EVERY_MACHINE),
+    );
     return machines;
   })().catch((error: unknown) => {
     globalForListener.twinbootApplyListener = undefined;
@@ -29,6 +37,6 @@ function listener(): Promise<EventEmitter> {
 /** Calls `onRequest` whenever a request for the machine is recorded; returns the unsubscribe. */
 export async function onApplyRequest(machineId: string, onRequest: () => void): Promise<() => void> {
   const machines = await listener();
-  machines.on(machineId, onRequest);
-  return () => void machines.off(machineId, onRequest);
+  machines.on(machineId, onRequest).on(EVERY_MACHINE, onRequest);
+  return () => void machines.off(machineId, onRequest).off(EVERY_MACHINE, onRequest);
 }

@@ -39,7 +39,7 @@ export function ApplyBackPanel({
     ...trpc.applyBack.list.queryOptions({ sessionId }),
     refetchInterval: (query) => (query.state.data?.some((r) => OPEN.includes(r.state)) ? 2000 : false),
   });
-  const [machineId, setMachineId] = useState(sourceMachineId);
+  const [chosenMachineId, setMachineId] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
   const send = useMutation(
     trpc.applyBack.request.mutationOptions({
@@ -51,6 +51,8 @@ export function ApplyBackPanel({
   );
   const chosen = changes.filter((c) => !excluded.has(c.id)).length;
   const targets = (machines.data ?? []).filter((m) => m.enrolledAt !== null);
+  // The machine the session came from, if its agent is enrolled; else the first that is.
+  const machineId = chosenMachineId ?? (targets.find((m) => m.id === sourceMachineId) ?? targets[0])?.id ?? "";
   const target = targets.find((m) => m.id === machineId);
 
   return (
@@ -77,7 +79,7 @@ export function ApplyBackPanel({
               </select>
             </label>
             <p className="text-slate-600 dark:text-slate-400">
-              {chosen} of {changes.length} changes ticked above. Files changed at home too are never overwritten: yours stays, the session’s version is put beside it.
+              {chosen} of {changes.length} changes ticked above. A file changed at home too is not overwritten (unless the agent is set to): yours stays, the session’s version is put beside it.
             </p>
             {confirming && target ? (
               <ConfirmIdentityForm

@@ -15,12 +15,17 @@ export async function GET(req: Request, { params }: { params: Promise<{ machineI
   return withAgent(req, async (agent) => {
     assertSameMachine(agent, (await params).machineId);
     const encoder = new TextEncoder();
-    let stop = () => {};
+    let closed = false;
+    let stop = () => void (closed = true);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        let closed = false;
         const write = (text: string) => {
-          if (!closed) controller.enqueue(encoder.encode(text));
+          if (closed) return;
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            stop(); // the stream went away under us
+          }
         };
         // Notices that arrive while a snapshot is being read are folded into one more snapshot.
         let sending: Promise<void> | null = null;
@@ -39,9 +44,10 @@ export async function GET(req: Request, { params }: { params: Promise<{ machineI
         };
         const unsubscribe = await onApplyRequest(agent.id, sendSnapshot);
         const keepalive = setInterval(() => write(": keepalive\n\n"), KEEPALIVE_MS);
+        let stopped = false;
         stop = () => {
-          if (closed) return;
-          closed = true;
+          if (stopped) return;
+          stopped = closed = true;
           clearInterval(keepalive);
           unsubscribe();
           try {
@@ -50,7 +56,9 @@ export async function GET(req: Request, { params }: { params: Promise<{ machineI
             // already closed by the client going away
           }
         };
-        req.signal.addEventListener("abort", stop, { once: true });
+        // The agent may have gone while the subscription was being made.
+        if (closed || req.signal.aborted) return stop();
+        req.signal.addEventListener("abort", () => stop(), { once: true });
         sendSnapshot();
       },
       cancel() {
