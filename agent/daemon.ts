@@ -8,6 +8,7 @@ import path from "node:path";
 import { z } from "zod";
 import { takeBackup } from "./backup";
 import type { AgentConfig } from "./config";
+import { sleep } from "./prompt";
 import { nextBackupAt, retryDelayMs } from "./schedule";
 import { ServerClient, ServerError } from "./server-client";
 
@@ -39,18 +40,6 @@ async function writeDaemonState(config: AgentConfig, state: DaemonState): Promis
   const file = stateFile(config);
   await writeFile(`${file}.tmp`, JSON.stringify(state), { mode: 0o600 });
   await rename(`${file}.tmp`, file);
-}
-
-/** Resolves after `ms`, or early (false) when `signal` aborts. Long waits are cut into hours so a sleeping laptop wakes on time. */
-async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (!signal.aborted && Date.now() < until) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(until - Date.now(), 3_600_000));
-      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-    });
-  }
-  return !signal.aborted;
 }
 
 export async function runDaemon(options: {

@@ -6,6 +6,7 @@ import { applyCommand } from "./apply-back/apply-command";
 import { ApplyBackError, undoRequest } from "./apply-back/carry-out";
 import { listenForApplyRequests } from "./apply-back/listen";
 import { takeBackup, type BackupProgress } from "./backup";
+import { ask } from "./prompt";
 import { inspectTarget, restoreImage, RestoreError } from "./restore";
 import { ConfigError, DEFAULT_CONFIG_PATH, readAgentConfig, writeAgentConfig } from "./config";
 import { InconsistentReadError } from "./consistency";
@@ -196,9 +197,7 @@ async function run(argv: string[]): Promise<void> {
       if (target.exists && !values.yes) {
         const question = `Everything on ${values.device} will be replaced by image ${values.image}. Type "yes" to go on: `;
         if (!process.stdin.isTTY) throw new UsageError(`${values.device} exists: add --yes to replace everything on it.`);
-        const rl = (await import("node:readline/promises")).createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question(question).finally(() => rl.close());
-        if (answer.trim() !== "yes") return void console.log("Nothing written.");
+        if ((await ask(question, process.stderr)) !== "yes") return void console.log("Nothing written.");
       }
       const client = new ServerClient(config.server, config.credential);
       const started = Date.now();

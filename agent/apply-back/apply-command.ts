@@ -1,11 +1,11 @@
 // `twinboot-agent apply`: the person at the computer sees what is waiting to come home, change by
 // change, and applies it or declines it. Asks on a terminal; elsewhere needs --yes or --decline.
-import { createInterface } from "node:readline/promises";
 import type { TApplyManifestEntry } from "@/server/wire/apply-back";
 import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
 import type { ServerClient } from "../server-client";
-import { ApplyBackError, carryOutRequest, chooseRoots } from "./carry-out";
+import { ask } from "../prompt";
+import { ApplyBackError, assertStillOpen, carryOutRequest, chooseRoots } from "./carry-out";
 
 const SHOWN = 40;
 
@@ -13,15 +13,6 @@ function line(entry: TApplyManifestEntry): string {
   const mark = entry.change === "added" ? "+" : entry.change === "deleted" ? "-" : "~";
   const size = entry.after?.type === "file" ? ` (${entry.after.size} bytes)` : entry.after?.type === "symlink" ? ` -> ${entry.after.target}` : "";
   return `  ${mark} ${JSON.stringify(entry.path).slice(1, -1)}${size}`;
-}
-
-async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return (await rl.question(question)).trim().toLowerCase();
-  } finally {
-    rl.close();
-  }
 }
 
 export async function applyCommand(options: {
@@ -39,7 +30,7 @@ export async function applyCommand(options: {
   if (!options.requestId && requests.length === 0) return void console.log("No changes are waiting to be applied to this computer.");
   const requestId = options.requestId ?? requests[0]!.id;
   const { request, entries } = await client.applyManifest(config.machineId, requestId);
-  if (!["pending", "notified", "applying"].includes(request.state)) throw new ApplyBackError(`Request ${request.id} is already ${request.state.replaceAll("_", " ")}.`);
+  assertStillOpen(request);
 
   const roots = chooseRoots([...new Set(entries.map((e) => e.filesystem))], options.root, config);
   console.log(`Request ${request.id}: ${request.files} change${request.files === 1 ? "" : "s"} from a session of “${request.sourceMachineName}”, made ${request.createdAt.toLocaleString()}.`);
@@ -52,7 +43,7 @@ export async function applyCommand(options: {
   let answer = options.answer;
   if (answer === "ask") {
     if (!process.stdin.isTTY) throw new ApplyBackError("Not asking without a terminal: run again with --yes to apply, or --decline to refuse.");
-    const reply = await ask("Apply these changes? [y]es / [n]o, later / [d]ecline: ");
+    const reply = (await ask("Apply these changes? [y]es / [n]o, later / [d]ecline: ")).toLowerCase();
     answer = reply === "y" || reply === "yes" ? "yes" : reply === "d" || reply === "decline" ? "decline" : "ask";
   }
   if (answer === "ask") return void console.log(`Nothing applied. Run \`twinboot-agent apply ${request.id}\` when you are ready.`);

@@ -9,6 +9,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { openApplyRequestStates } from "@/db/schema-enums";
 import type { TAgentApplyRequest, TApplyManifestEntry, TApplyReport } from "@/server/wire/apply-back";
 import { applyChanges, type ApplyEntry, type ConflictPolicy } from "../apply/apply-changes";
 import { assertConfined, resolveUnder } from "../apply/confine";
@@ -67,6 +68,11 @@ export function chooseRoots(filesystems: string[], root: string, config: AgentCo
     roots[filesystem] = mapped;
   }
   return roots;
+}
+
+/** A request the agent may still work on: pending, notified or applying. */
+export function assertStillOpen(request: TAgentApplyRequest): void {
+  if (!(openApplyRequestStates as readonly string[]).includes(request.state)) throw new ApplyBackError(`Request ${request.id} is already ${request.state.replaceAll("_", " ")}.`);
 }
 
 export interface CarryOutOptions {
@@ -134,7 +140,7 @@ export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOu
 async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<CarryOutResult> {
   const { client, config, requestId, log } = options;
   const { request, entries } = await client.applyManifest(config.machineId, requestId);
-  if (!["pending", "notified", "applying"].includes(request.state)) throw new ApplyBackError(`Request ${requestId} is already ${request.state.replaceAll("_", " ")}.`);
+  assertStillOpen(request);
   try {
     // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
     const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();

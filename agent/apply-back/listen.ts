@@ -8,6 +8,7 @@ import { createParser } from "eventsource-parser";
 import { APPLY_REQUESTS_EVENT, ZAgentApplyRequestListSchema, type TAgentApplyRequest } from "@/server/wire/apply-back";
 import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
+import { sleep } from "../prompt";
 import type { ServerClient } from "../server-client";
 import { carryOutRequest } from "./carry-out";
 
@@ -122,10 +123,7 @@ export async function listenForApplyRequests(options: {
     }
     if (signal.aborted) break;
     const delay = heard ? 1000 : Math.min(1000 * 2 ** (attempt - 1), 60_000);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    await sleep(delay, signal);
   }
   await queue;
 }

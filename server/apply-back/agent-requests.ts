@@ -85,9 +85,9 @@ export async function contentSourceFor(machine: AgentMachine, requestId: string,
 
 const NEXT_STATES: Record<TApplyProgress["state"], ApplyRequestState[]> = {
   // applying again is a resumed apply (the agent was stopped or crashed part way).
-  applying: ["pending", "notified", "applying"],
+  applying: [...openApplyRequestStates],
   declined: ["pending", "notified"],
-  failed: ["pending", "notified", "applying"],
+  failed: [...openApplyRequestStates],
   applied: ["applying"],
   applied_with_conflicts: ["applying"],
 };

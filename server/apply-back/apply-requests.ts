@@ -47,14 +47,15 @@ export async function requestApplyBack(ownerId: string, input: z.output<typeof Z
           inArray(applyRequests.state, [...openApplyRequestStates]),
         ),
       );
-    if (open) throw new ConflictError(`These changes are already on their way to “${machine.name}”; wait until its agent has finished.`);
+    const alreadySent = () => new ConflictError(`These changes are already on their way to “${machine.name}”; wait until its agent has finished.`);
+    if (open) throw alreadySent();
 
     const [request] = await tx
       .insert(applyRequests)
       .values({ userId: ownerId, sessionId: input.sessionId, machineId: machine.id, excludedChangeIds: excluded })
       .onConflictDoNothing() // the same request sent twice at once: the partial unique index keeps one
       .returning({ id: applyRequests.id });
-    if (!request) throw new ConflictError(`These changes are already on their way to “${machine.name}”; wait until its agent has finished.`);
+    if (!request) throw alreadySent();
     await recordAudit(tx, {
       userId: ownerId,
       action: "apply_back_requested",

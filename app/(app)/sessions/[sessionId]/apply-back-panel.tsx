@@ -4,7 +4,7 @@
 // each request sent and what the machine's agent did with it, live.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import type { ApplyRequestState } from "@/db/schema-enums";
+import { openApplyRequestStates, type ApplyRequestState } from "@/db/schema-enums";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ConfirmIdentityForm } from "../../confirm-identity-form";
@@ -18,7 +18,6 @@ const STATE_LABEL: Record<ApplyRequestState, string> = {
   failed: "Failed",
   declined: "Declined at the computer",
 };
-const OPEN: ApplyRequestState[] = ["pending", "notified", "applying"];
 
 export function ApplyBackPanel({
   sessionId,
@@ -37,7 +36,7 @@ export function ApplyBackPanel({
   const machines = useQuery(trpc.machines.list.queryOptions());
   const requests = useQuery({
     ...trpc.applyBack.list.queryOptions({ sessionId }),
-    refetchInterval: (query) => (query.state.data?.some((r) => OPEN.includes(r.state)) ? 2000 : false),
+    refetchInterval: (query) => (query.state.data?.some((r) => (openApplyRequestStates as readonly ApplyRequestState[]).includes(r.state)) ? 2000 : false),
   });
   const [chosenMachineId, setMachineId] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
