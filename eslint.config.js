@@ -14,4 +14,11 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  {
+    // wire/ is what both sides of a boundary share: it may import nothing of either side.
+    files: ["wire/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["@/server/*", "@/db/*", "@/app/*", "@/agent/*", "../*"], message: "wire/ imports nothing from server/, db/, app/ or agent/." }] }],
+    },
+  },
 );

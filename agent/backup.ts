@@ -4,8 +4,8 @@
 // the disk is read a chunk ahead; a dropped connection resumes from the server's committed
 // offset; the index is replaced only after the image is finalized.
 import { open, type FileHandle } from "node:fs/promises";
-import type { ImageKind } from "@/db/schema-enums";
-import type { TImageSummary } from "@/server/wire/agent";
+import type { ImageKind } from "@/wire/enums";
+import type { TImageSummary } from "@/wire/agent";
 import {
   HASH_BLOCK_BYTES,
   HASH_BYTES,
@@ -15,7 +15,7 @@ import {
   hashBlockCount,
   MAX_EXTENT_BYTES,
   sha256,
-} from "@/server/wire/extent-stream";
+} from "@/wire/extent-stream";
 import { blockCount, readBlockIndex, writeBlockIndex, type BlockIndex } from "./block-index";
 import type { AgentConfig } from "./config";
 import { prepareConsistentRead, type WhenMounted } from "./consistency";

@@ -4,7 +4,7 @@
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { HASH_BLOCK_BYTES, HASH_BYTES } from "@/server/wire/extent-stream";
+import { HASH_BLOCK_BYTES, HASH_BYTES } from "@/wire/extent-stream";
 
 const ZIndexHeaderSchema = z.object({
   imageId: z.uuid(),

@@ -3,7 +3,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { AGENT_CREDENTIAL_PREFIX } from "@/server/wire/agent";
+import { AGENT_CREDENTIAL_PREFIX } from "@/wire/agent";
 import { WHEN_MOUNTED } from "./consistency";
 import { ZScheduleSchema } from "./schedule";
 

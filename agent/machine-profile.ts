@@ -1,7 +1,7 @@
 // What the agent reports of the physical computer with each image; later shapes the VM.
 import { access } from "node:fs/promises";
 import { cpus, networkInterfaces, totalmem } from "node:os";
-import type { TMachineProfile } from "@/server/wire/agent";
+import type { TMachineProfile } from "@/wire/agent";
 import { deviceSize, partitionTable } from "./disk-device";
 
 export async function readMachineProfile(device: string): Promise<TMachineProfile> {

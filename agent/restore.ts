@@ -14,7 +14,7 @@ import { open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { decodeExtentFrames, MAX_EXTENT_BYTES, verifyDataFrame } from "@/server/wire/extent-stream";
+import { decodeExtentFrames, MAX_EXTENT_BYTES, verifyDataFrame } from "@/wire/extent-stream";
 import { fsyncDirectory } from "./apply/live-file";
 import type { ServerClient } from "./server-client";
 

@@ -12,13 +12,13 @@ import {
   ZUploadStateSchema,
   type TCreateUploadRequest,
   type TUploadState,
-} from "@/server/wire/agent";
+} from "@/wire/agent";
 import {
   ZAgentApplyRequestListSchema,
   ZApplyManifestSchema,
   type TApplyProgress,
-} from "@/server/wire/apply-back";
-import { EXTENT_STREAM_CONTENT_TYPE } from "@/server/wire/extent-stream";
+} from "@/wire/apply-back";
+import { EXTENT_STREAM_CONTENT_TYPE } from "@/wire/extent-stream";
 
 function isNetworkError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;

@@ -17,9 +17,9 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import * as enums from "./schema-enums";
-import type { TApplyReport } from "../server/wire/apply-back";
-import type { FileState } from "../server/wire/changes";
+import * as enums from "@/wire/enums";
+import type { TApplyReport } from "@/wire/apply-back";
+import type { FileState } from "@/wire/changes";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 
@@ -86,7 +86,7 @@ export const authSessions = pgTable(
 export type AuthSession = typeof authSessions.$inferSelect;
 
 export const applyBackMode = pgEnum("apply_back_mode", enums.applyBackMode);
-export type { ApplyBackMode } from "./schema-enums";
+export type { ApplyBackMode } from "@/wire/enums";
 
 export const machines = pgTable(
   "machines",
@@ -171,7 +171,7 @@ export type AuditEvent = typeof auditEvents.$inferSelect;
 export const imageKind = pgEnum("image_kind", enums.imageKind);
 export const inspectionState = pgEnum("inspection_state", enums.inspectionState);
 export const imageOrigin = pgEnum("image_origin", enums.imageOrigin);
-export type { ImageKind, ImageOrigin } from "./schema-enums";
+export type { ImageKind, ImageOrigin } from "@/wire/enums";
 
 /**
  * A point-in-time disk image of a machine: a read-only qcow2 in the image store. An incremental

@@ -10,8 +10,8 @@ import { db } from "@/db/client";
 import { images, imageUploads } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
-import { AGENT_API_PREFIX } from "@/server/wire/agent";
-import { EXTENT_STREAM_CONTENT_TYPE, encodeDataFrame, encodeMarkFrame, sha256 } from "@/server/wire/extent-stream";
+import { AGENT_API_PREFIX } from "@/wire/agent";
+import { EXTENT_STREAM_CONTENT_TYPE, encodeDataFrame, encodeMarkFrame, sha256 } from "@/wire/extent-stream";
 import { changedBytes, freshFixtureDisk, mountPartition, runAgent, startAgent } from "./agent-backup";
 import { APP_URL, expectNoHorizontalOverflow, launchChromium, newContext, screenshot, signIn } from "./support";
 

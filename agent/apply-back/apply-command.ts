@@ -1,6 +1,6 @@
 // `twinboot-agent apply`: the person at the computer sees what is waiting to come home, change by
 // change, and applies it or declines it. Asks on a terminal; elsewhere needs --yes or --decline.
-import type { TApplyManifestEntry } from "@/server/wire/apply-back";
+import type { TApplyManifestEntry } from "@/wire/apply-back";
 import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
 import type { ServerClient } from "../server-client";

@@ -5,7 +5,7 @@
 // `twinboot-agent apply`. A request already being applied when the agent stopped is resumed.
 import { spawn } from "node:child_process";
 import { createParser } from "eventsource-parser";
-import { APPLY_REQUESTS_EVENT, ZAgentApplyRequestListSchema, type TAgentApplyRequest } from "@/server/wire/apply-back";
+import { APPLY_REQUESTS_EVENT, ZAgentApplyRequestListSchema, type TAgentApplyRequest } from "@/wire/apply-back";
 import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
 import { sleep } from "../prompt";

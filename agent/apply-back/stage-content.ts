@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { createHash } from "node:crypto";
 import { extract as tarExtract } from "tar-stream";
-import type { TApplyManifestEntry } from "@/server/wire/apply-back";
+import type { TApplyManifestEntry } from "@/wire/apply-back";
 import { sha256OfFile } from "../apply/live-file";
 import type { ServerClient } from "../server-client";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FileState } from "@/server/wire/changes";
+import type { FileState } from "@/wire/changes";
 import { applyChanges, type ApplyEntry, type ApplyOptions } from "./apply-changes";
 import { UnsafePathError } from "./confine";
 import { ApplyJournal } from "./journal";

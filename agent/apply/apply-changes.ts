@@ -14,7 +14,7 @@ import { rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import pMap from "p-map";
-import type { ChangeKind, FileState } from "@/server/wire/changes";
+import type { ChangeKind, FileState } from "@/wire/changes";
 import { assertConfined, resolveUnder } from "./confine";
 import type { ApplyJournal, Outcome } from "./journal";
 import {

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { appendFile, copyFile, link, lstat, mkdir, open, readFile, readlink, rename, rm, rmdir, truncate } from "node:fs/promises";
 import path from "node:path";
-import type { FileState } from "@/server/wire/changes";
+import type { FileState } from "@/wire/changes";
 import { assertConfined } from "./confine";
 import { fsyncDirectory, liveState, sameContent, setOwnerAndMode, sha256OfFile, temporaryFor, writeSymlinkAtomically } from "./live-file";
 

@@ -8,7 +8,7 @@ import { constants, createReadStream } from "node:fs";
 import { lchown, lstat, mkdir, open, readlink, rename, rm, symlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import type { FileState } from "@/server/wire/changes";
+import type { FileState } from "@/wire/changes";
 
 export interface LiveState {
   type: FileState["type"];

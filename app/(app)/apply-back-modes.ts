@@ -1,4 +1,4 @@
-import type { ApplyBackMode } from "@/db/schema-enums";
+import type { ApplyBackMode } from "@/wire/enums";
 
 export const APPLY_BACK_MODE_LABELS: Record<ApplyBackMode, { title: string; description: string }> = {
   auto: {

@@ -1,7 +1,7 @@
 "use client";
 // Asks again for the password (or an authenticator code) before a sensitive action.
 import { useState, type FormEvent, type ReactNode } from "react";
-import type { TIdentityProof } from "@/server/wire/account";
+import type { TIdentityProof } from "@/wire/account";
 import { Button, Field, Notice } from "../_components/ui";
 
 export function ConfirmIdentityForm({

@@ -11,7 +11,7 @@ import { openSecret, sealSecret } from "@/server/auth/secret-box";
 import { hashRecoveryCode, newRecoveryCodes, newTotpSecret, totpUri, verifyTotp } from "@/server/auth/totp";
 import { ConflictError, InvalidInputError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
-import type { TIdentityProof } from "@/server/wire/account";
+import type { TIdentityProof } from "@/wire/account";
 
 
 /** Starts setup: a new secret, kept pending until a code from it is confirmed. */

@@ -10,7 +10,8 @@ import {
   NotFoundError,
   RateLimitedError,
 } from "@/server/errors";
-import { authenticateAgent, type AgentMachine } from "./authenticate-agent";
+import type { AgentMachine } from "@/wire/identity";
+import { authenticateAgent } from "./authenticate-agent";
 
 const STATUS: [new (...args: never[]) => DomainError, number][] = [
   [NotAuthenticatedError, 401],

@@ -4,14 +4,8 @@ import { db } from "@/db/client";
 import { machines } from "@/db/schema";
 import { hashToken } from "@/server/auth/token";
 import { ForbiddenError, NotAuthenticatedError } from "@/server/errors";
-import { AGENT_CREDENTIAL_PREFIX } from "@/server/wire/agent";
-
-export interface AgentMachine {
-  id: string;
-  name: string;
-  ownerId: string;
-  lastAgentImageId: string | null;
-}
+import { AGENT_CREDENTIAL_PREFIX } from "@/wire/agent";
+import type { AgentMachine } from "@/wire/identity";
 
 export async function authenticateAgent(headers: Headers): Promise<AgentMachine> {
   const match = /^Bearer (\S+)$/.exec(headers.get("authorization") ?? "");

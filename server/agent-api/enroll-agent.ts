@@ -7,7 +7,7 @@ import { recordAudit } from "@/server/audit/record-audit";
 import { hashToken, newToken } from "@/server/auth/token";
 import { NotAuthenticatedError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
-import { AGENT_CREDENTIAL_PREFIX, type TEnrollResponse } from "@/server/wire/agent";
+import { AGENT_CREDENTIAL_PREFIX, type TEnrollResponse } from "@/wire/agent";
 
 export async function enrollAgent(enrollmentToken: string, meta: RequestMeta): Promise<TEnrollResponse> {
   const credential = newToken(AGENT_CREDENTIAL_PREFIX);

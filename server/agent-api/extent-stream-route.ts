@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { receiveExtents } from "@/server/images/ingest-upload";
-import { AGENT_API_PREFIX } from "@/server/wire/agent";
+import { AGENT_API_PREFIX } from "@/wire/agent";
 import { agentErrorResponse } from "./agent-route";
 import { assertSameMachine, authenticateAgent } from "./authenticate-agent";
 

@@ -2,8 +2,8 @@
 import { eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { images } from "@/db/schema";
-import type { TAgentMachineState } from "@/server/wire/agent";
-import type { AgentMachine } from "./authenticate-agent";
+import type { TAgentMachineState } from "@/wire/agent";
+import type { AgentMachine } from "@/wire/identity";
 
 export async function getAgentMachineState(agent: AgentMachine): Promise<TAgentMachineState> {
   const [last] = agent.lastAgentImageId

@@ -3,11 +3,11 @@
 import { and, asc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { db } from "@/db/client";
-import { openApplyRequestStates, type ApplyRequestState } from "@/db/schema-enums";
+import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { applyRequests, changeSets, fileChanges, images, machines } from "@/db/schema";
-import type { AgentMachine } from "@/server/agent-api/authenticate-agent";
+import type { AgentMachine } from "@/wire/identity";
 import { ConflictError, NotFoundError } from "@/server/errors";
-import type { TAgentApplyRequest, TApplyManifestEntry, TApplyProgress } from "@/server/wire/apply-back";
+import type { TAgentApplyRequest, TApplyManifestEntry, TApplyProgress } from "@/wire/apply-back";
 
 const sourceMachine = alias(machines, "source_machine");
 

@@ -3,15 +3,15 @@
 // automatically. Every query is scoped to the owner in the query itself.
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { db, type Transaction } from "@/db/client";
-import { openApplyRequestStates } from "@/db/schema-enums";
+import { openApplyRequestStates } from "@/wire/enums";
 import { applyRequests, changeSets, fileChanges, machines } from "@/db/schema";
 import { recordAudit } from "@/server/audit/record-audit";
 import { confirmIdentity } from "@/server/auth/confirm-identity";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
 import type { z } from "zod";
-import type { ZRequestApplyBackSchema } from "@/server/wire/apply-back";
-import { isNoise } from "@/server/wire/changes";
+import type { ZRequestApplyBackSchema } from "@/wire/apply-back";
+import { isNoise } from "@/wire/changes";
 import { notifyMachine } from "./notifications";
 
 export async function requestApplyBack(ownerId: string, input: z.output<typeof ZRequestApplyBackSchema>, meta: RequestMeta) {

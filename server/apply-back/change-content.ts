@@ -12,7 +12,7 @@ import { pack as tarPack, type Pack } from "tar-stream";
 import { storePath } from "@/server/images/store";
 import { takeApplianceSlot } from "@/server/tools/appliance-slots";
 import { Guestfish } from "@/server/tools/guestfish";
-import type { TApplyManifestEntry } from "@/server/wire/apply-back";
+import type { TApplyManifestEntry } from "@/wire/apply-back";
 
 /** Read out of the image this much at a time: the agent hears bytes every few seconds, and scratch space stays small. */
 const CHUNK_BYTES = 32 * 1024 * 1024;

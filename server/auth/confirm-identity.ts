@@ -5,7 +5,7 @@ import { db } from "@/db/client";
 import { users } from "@/db/schema";
 import { IdentityNotConfirmedError, RateLimitedError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
-import type { TIdentityProof } from "@/server/wire/account";
+import type { TIdentityProof } from "@/wire/account";
 import { isLocked } from "./lockout";
 import { verifyPassword } from "./password";
 import { consumeSecondFactor } from "./second-factor";

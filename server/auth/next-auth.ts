@@ -6,7 +6,7 @@ import Credentials from "next-auth/providers/credentials";
 import type { UserRole } from "@/db/schema";
 import { env, usesSecureCookies } from "@/server/env";
 import { requestMeta } from "@/server/request-meta";
-import { ZSignInRequestSchema } from "@/server/wire/account";
+import { ZSignInRequestSchema } from "@/wire/account";
 import { revokeAuthSession, touchAuthSession } from "./auth-session";
 import { cookieName } from "./cookie-names";
 import { signInWithPassword, type SignInFailure } from "./sign-in";

@@ -1,7 +1,7 @@
 // Password hashing (argon2id, OWASP's recommended parameters) and the password policy.
 import { hash, verify, type Options } from "@node-rs/argon2";
 import { dictionary } from "@zxcvbn-ts/language-common";
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password-limits";
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "@/wire/password-limits";
 
 // Algorithm.Argon2id is a const enum, which isolated modules cannot read; 2 is its value.
 const ARGON2ID = 2 as NonNullable<Options["algorithm"]>;

@@ -1,5 +1,5 @@
 // The signed-in user of the current request, as the tRPC context and pages see it.
-import type { SessionUser } from "@/server/trpc/init";
+import type { SessionUser } from "@/wire/identity";
 import { auth } from "./next-auth";
 
 export async function currentSessionUser(): Promise<SessionUser | null> {

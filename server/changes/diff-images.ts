@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Guestfish, quoteArg, type GuestfishDisk } from "@/server/tools/guestfish";
-import type { ChangeKind, ChangedAspect, FileState, FileType } from "@/server/wire/changes";
+import type { ChangeKind, ChangedAspect, FileState, FileType } from "@/wire/changes";
 
 export interface FileChange {
   /** The filesystem's device as libguestfs names it on the first disk, e.g. /dev/sda1. */

@@ -4,7 +4,7 @@
 // Scope: fixed-newstyle handshake with NBD_OPT_GO, then simple replies only (no structured
 // replies, no TLS, no block status). Requests are pipelined; replies are matched by handle.
 import net from "node:net";
-import { ByteQueue } from "@/server/lib/byte-queue";
+import { ByteQueue } from "@/wire/byte-queue";
 
 // Handshake constants.
 const NBDMAGIC = 0x4e42444d41474943n; // "NBDMAGIC"

@@ -8,9 +8,9 @@ import { Readable } from "node:stream";
 import { and, eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { images, machines } from "@/db/schema";
-import type { AgentMachine } from "@/server/agent-api/authenticate-agent";
+import type { AgentMachine } from "@/wire/identity";
 import { NotFoundError } from "@/server/errors";
-import { encodeDataFrame, encodeMarkFrame, encodeZeroFrame, HASH_BLOCK_BYTES, sha256 } from "@/server/wire/extent-stream";
+import { encodeDataFrame, encodeMarkFrame, encodeZeroFrame, HASH_BLOCK_BYTES, sha256 } from "@/wire/extent-stream";
 import { readChain } from "./export-image";
 import { storePath } from "./store";
 

@@ -8,7 +8,7 @@ import { confirmIdentity } from "@/server/auth/confirm-identity";
 import { hashToken, newToken } from "@/server/auth/token";
 import { ConflictError, IdentityNotConfirmedError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
-import type { TIdentityProof } from "@/server/wire/account";
+import type { TIdentityProof } from "@/wire/account";
 
 export const ENROLLMENT_TOKEN_PREFIX = "tbe_";
 const ENROLLMENT_TOKEN_HOURS = 24;

@@ -4,12 +4,12 @@
 import { and, asc, count, eq, inArray } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
-import type { HostMode } from "@/db/schema-enums";
+import type { HostMode } from "@/wire/enums";
 import { recordAudit } from "@/server/audit/record-audit";
 import { sealSecret } from "@/server/auth/secret-box";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
-import { LIVE_STATES } from "@/server/sessions/session-state";
+import { liveSessionStates } from "@/wire/enums";
 import { closeHostConnection, parseSshTarget, PRIVATE_KEY_PURPOSE } from "./host-connections";
 import { SshConnection, SshError, type SshTarget } from "./ssh-connection";
 import { nodeCapacity, parseNodeInfo, VirshError } from "./virsh";
@@ -162,7 +162,7 @@ export async function removeHost(name: string, actor: { userId: string | null; m
   const [inUse] = await db()
     .select({ n: count() })
     .from(sessions)
-    .where(and(eq(sessions.hostId, host.id), inArray(sessions.state, [...LIVE_STATES, "host_lost"])));
+    .where(and(eq(sessions.hostId, host.id), inArray(sessions.state, [...liveSessionStates, "host_lost"])));
   if (inUse && inUse.n > 0) {
     throw new ConflictError(`${inUse.n} session(s) still run on ${name} (or lost it and may come back). Drain it, and remove it once they have finished.`);
   }

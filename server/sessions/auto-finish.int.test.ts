@@ -7,7 +7,7 @@ import { eq, inArray } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions, users } from "@/db/schema";
-import type { FinishMode } from "@/db/schema-enums";
+import type { FinishMode } from "@/wire/enums";
 import { createAuthSession, revokeAuthSession } from "@/server/auth/auth-session";
 import { createQcow2Overlay } from "@/server/images/qcow2";
 import { imageFileName, storePath } from "@/server/images/store";

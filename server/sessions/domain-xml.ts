@@ -4,8 +4,8 @@
 // network, for guests that have the drivers). The screen is served by VNC on a UNIX socket on the
 // host only; there is no network unless the administrator enabled the NAT one
 // (server/settings/vm-network.ts).
-import type { VmNetwork } from "@/db/schema-enums";
-import type { TMachineProfile } from "@/server/wire/agent";
+import type { VmNetwork } from "@/wire/enums";
+import type { TMachineProfile } from "@/wire/agent";
 
 export const VM_TYPES = ["compatible", "fast"] as const;
 export type VmType = (typeof VM_TYPES)[number];

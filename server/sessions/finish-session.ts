@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { changeSets, hypervisorHosts, images, sessions, type Session } from "@/db/schema";
-import type { FinishMode } from "@/db/schema-enums";
+import type { FinishMode } from "@/wire/enums";
 import { ConflictError, NotFoundError } from "@/server/errors";
 import { createQcow2Flattened, qemuImgCheck, qemuImgInfo } from "@/server/images/qcow2";
 import { imageFileName, removeStoreFile, sealImageFile, storePath } from "@/server/images/store";

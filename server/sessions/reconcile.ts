@@ -16,7 +16,8 @@ import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
 import { virsh } from "@/server/pool/virsh";
 import { domainName } from "./domain-xml";
 import { resumeFinish } from "./finish-session";
-import { LIVE_STATES, moveSession } from "./session-state";
+import { liveSessionStates } from "@/wire/enums";
+import { moveSession } from "./session-state";
 
 const DOMAIN_PREFIX = "twinboot-";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -81,7 +82,7 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
   const elsewhere = domains.size === 0 ? [] : await db()
     .select({ id: sessions.id })
     .from(sessions)
-    .where(and(inArray(sessions.id, [...domains].map((name) => name.slice(DOMAIN_PREFIX.length)).filter((id) => UUID.test(id))), inArray(sessions.state, [...LIVE_STATES, "host_lost"])));
+    .where(and(inArray(sessions.id, [...domains].map((name) => name.slice(DOMAIN_PREFIX.length)).filter((id) => UUID.test(id))), inArray(sessions.state, [...liveSessionStates, "host_lost"])));
   for (const { id } of elsewhere) {
     domains.delete(domainName(id));
     changes.push(`domain ${domainName(id)}: its session is live on another host record, left alone`);

@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { users } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
-import type { TSessionPreferences } from "@/server/wire/sessions";
+import type { TSessionPreferences } from "@/wire/sessions";
 
 export async function getSessionPreferences(userId: string): Promise<TSessionPreferences> {
   const [row] = await db()

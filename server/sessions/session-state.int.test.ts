@@ -3,11 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions } from "@/db/schema";
-import type { SessionState } from "@/db/schema-enums";
+import type { SessionState } from "@/wire/enums";
 import { ConflictError, NotFoundError } from "@/server/errors";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
-import { FINAL_STATES, NEXT_STATES, moveSession } from "./session-state";
+import { finalSessionStates } from "@/wire/enums";
+import { NEXT_STATES, moveSession } from "./session-state";
 
 async function newSession() {
   const user = await createTestUser();
@@ -34,7 +35,7 @@ describe("session states", () => {
       }
     }
     expect([...reached].sort()).toEqual(Object.keys(NEXT_STATES).sort());
-    for (const [state, next] of Object.entries(NEXT_STATES)) expect(next.length === 0, state).toBe(FINAL_STATES.includes(state as SessionState));
+    for (const [state, next] of Object.entries(NEXT_STATES)) expect(next.length === 0, state).toBe((finalSessionStates as readonly SessionState[]).includes(state as SessionState));
   });
 
   it("moves through a whole life, recording what each step sets", async () => {

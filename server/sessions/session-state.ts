@@ -5,7 +5,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { db, type Transaction } from "@/db/client";
 import { sessions, type Session } from "@/db/schema";
-import type { SessionState } from "@/db/schema-enums";
+import type { SessionState } from "@/wire/enums";
 import { ConflictError, NotFoundError } from "@/server/errors";
 
 /** Where each state may go next. saved and discarded are final; failed and host_lost keep their overlay until the user decides. */
@@ -21,9 +21,6 @@ export const NEXT_STATES: Record<SessionState, readonly SessionState[]> = {
   host_lost: ["saving", "discarded", "running"],
 };
 
-/** States with a VM (possibly) on a host: what capacity and reconciliation count. */
-export const LIVE_STATES: readonly SessionState[] = ["provisioning", "running", "stopping"];
-export const FINAL_STATES: readonly SessionState[] = ["saved", "discarded"];
 
 export function canMove(from: SessionState, to: SessionState): boolean {
   return NEXT_STATES[from].includes(to);

@@ -12,9 +12,10 @@ import { placeVm, type HostLoad } from "@/server/pool/placement";
 import { runOnHost } from "@/server/pool/host-connections";
 import { virsh } from "@/server/pool/virsh";
 import { getVmNetwork } from "@/server/settings/vm-network";
-import { ZMachineProfileSchema } from "@/server/wire/agent";
+import { ZMachineProfileSchema } from "@/wire/agent";
 import { sessionDomainXml, sessionVmSize, type VmType } from "./domain-xml";
-import { LIVE_STATES, moveSession } from "./session-state";
+import { liveSessionStates } from "@/wire/enums";
+import { moveSession } from "./session-state";
 
 const GiB = 1024 ** 3;
 /** The most one session may take, whatever the source machine had. */
@@ -46,7 +47,7 @@ async function hostLoads(): Promise<(HostLoad & { host: HypervisorHost })[]> {
       memoryBytes: sql<number>`coalesce(sum(${sessions.memoryBytes}), 0)::bigint`,
     })
     .from(sessions)
-    .where(inArray(sessions.state, [...LIVE_STATES]))
+    .where(inArray(sessions.state, [...liveSessionStates]))
     .groupBy(sessions.hostId);
   return hosts.map((host) => {
     const load = used.find((u) => u.hostId === host.id);

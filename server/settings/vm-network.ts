@@ -7,7 +7,7 @@
 // A session keeps the network it started with.
 import { db } from "@/db/client";
 import { appSettings } from "@/db/schema";
-import type { VmNetwork } from "@/db/schema-enums";
+import type { VmNetwork } from "@/wire/enums";
 import { recordAudit } from "@/server/audit/record-audit";
 import type { RequestMeta } from "@/server/request-meta";
 

@@ -4,7 +4,8 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { describe, expect, it } from "vitest";
 import { env } from "@/server/env";
 import { createTestUser, requestHeaders, signedInCaller } from "@/server/testing/accounts";
-import { createTRPCContext, type SessionUser } from "./init";
+import type { SessionUser } from "@/wire/identity";
+import { createTRPCContext } from "./init";
 import { appRouter } from "./root";
 
 async function call(path: string, init: { method: "GET" | "POST"; body?: unknown; origin?: string; user: SessionUser | null }) {

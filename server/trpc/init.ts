@@ -3,7 +3,7 @@
 import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
 import superjson from "superjson";
 import { z, ZodError } from "zod";
-import type { UserRole } from "@/db/schema";
+import type { SessionUser } from "@/wire/identity";
 import { env } from "@/server/env";
 import {
   ConflictError,
@@ -17,14 +17,6 @@ import { requestMeta, type RequestMeta } from "@/server/request-meta";
 import { isSameOrigin } from "./same-origin";
 
 // 1. Context ----------------------------------------------------------------------------------
-
-export interface SessionUser {
-  id: string;
-  email: string;
-  role: UserRole;
-  /** The auth_sessions row behind the cookie. */
-  sessionId: string;
-}
 
 export interface TRPCContext {
   user: SessionUser | null;

@@ -2,7 +2,7 @@
 // How the user's VMs are finished when they do not finish them: after a time without console
 // input, or when they sign out of their last device. Saved as soon as a choice changes.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { IDLE_TIMEOUT_CHOICES, type TSessionPreferences } from "@/server/wire/sessions";
+import { IDLE_TIMEOUT_CHOICES, type TSessionPreferences } from "@/wire/sessions";
 import { errorMessage, useTRPC } from "../../_trpc/client";
 import { Card, Notice, RadioChoice } from "../../_components/ui";
 

@@ -21,7 +21,7 @@ import {
   ZConfirmTotpRequestSchema,
   ZIdentityProofSchema,
   ZRevokeSessionRequestSchema,
-} from "@/server/wire/account";
+} from "@/wire/account";
 import { protectedProcedure, router } from "../init";
 
 export const accountRouter = router({

@@ -1,10 +1,10 @@
 // Administration, for users with the admin role: users, the hypervisor pool, the VMs' network.
 import { z } from "zod";
-import { vmNetwork } from "@/db/schema-enums";
+import { vmNetwork } from "@/wire/enums";
 import { addHost, hostState, listHosts, removeHost, setHostMode } from "@/server/pool/hosts";
 import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
 import { listUsers } from "@/server/users/users";
-import { ZAddHostSchema, ZHostNameSchema } from "@/server/wire/pool";
+import { ZAddHostSchema, ZHostNameSchema } from "@/wire/pool";
 import { adminProcedure, router } from "../init";
 
 export const adminRouter = router({

@@ -1,8 +1,8 @@
 // Sending a saved session's changes to one of the user's machines, and following what its agent
 // did (server/apply-back). Scoped to the user.
 import { listApplyRequests, requestApplyBack } from "@/server/apply-back/apply-requests";
-import { ZRequestApplyBackSchema } from "@/server/wire/apply-back";
-import { ZSessionIdSchema } from "@/server/wire/sessions";
+import { ZRequestApplyBackSchema } from "@/wire/apply-back";
+import { ZSessionIdSchema } from "@/wire/sessions";
 import { protectedProcedure, router } from "../init";
 
 export const applyBackRouter = router({

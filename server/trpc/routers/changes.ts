@@ -1,6 +1,6 @@
 // What saved sessions changed, file by file (server/changes). Scoped to the user.
 import { listChanges } from "@/server/changes/change-queries";
-import { ZSessionIdSchema } from "@/server/wire/sessions";
+import { ZSessionIdSchema } from "@/wire/sessions";
 import { protectedProcedure, router } from "../init";
 
 export const changesRouter = router({

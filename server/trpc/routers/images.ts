@@ -1,7 +1,7 @@
 // Images on a machine's timeline.
 import { z } from "zod";
 import { getImageOrThrow, listMachineImages } from "@/server/images/timeline";
-import { ZMachineIdSchema } from "@/server/wire/machines";
+import { ZMachineIdSchema } from "@/wire/machines";
 import { protectedProcedure, router } from "../init";
 
 export const imagesRouter = router({

@@ -14,7 +14,7 @@ import {
   ZMachineIdSchema,
   ZRenameMachineRequestSchema,
   ZSetApplyBackModeRequestSchema,
-} from "@/server/wire/machines";
+} from "@/wire/machines";
 import { protectedProcedure, router } from "../init";
 
 export const machinesRouter = router({

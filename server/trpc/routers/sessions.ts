@@ -5,7 +5,7 @@ import { finishSession } from "@/server/sessions/finish-session";
 import { getSessionPreferences, setSessionPreferences } from "@/server/sessions/session-preferences";
 import { getSessionOrThrow, listSessions, usageByMonth } from "@/server/sessions/session-queries";
 import { startSession } from "@/server/sessions/start-session";
-import { ZFinishSessionSchema, ZSessionIdSchema, ZSessionPreferencesSchema, ZStartSessionSchema } from "@/server/wire/sessions";
+import { ZFinishSessionSchema, ZSessionIdSchema, ZSessionPreferencesSchema, ZStartSessionSchema } from "@/wire/sessions";
 import { protectedProcedure, router } from "../init";
 
 export const sessionsRouter = router({

@@ -1,7 +1,7 @@
 "use client";
 // The administrator's choice of network for new VMs: none, or NAT (each VM alone behind its own).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { VmNetwork } from "@/db/schema-enums";
+import type { VmNetwork } from "@/wire/enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Card, Notice, RadioChoice } from "../../../_components/ui";
 

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState, type FormEvent } from "react";
-import { applyBackMode, type ApplyBackMode } from "@/db/schema-enums";
+import { applyBackMode, type ApplyBackMode } from "@/wire/enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Field, Notice, PageTitle } from "../../../_components/ui";
 import { APPLY_BACK_MODE_LABELS } from "../../apply-back-modes";

@@ -3,7 +3,7 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { Fragment, useState } from "react";
-import type { ImageKind, InspectionState } from "@/db/schema-enums";
+import type { ImageKind, InspectionState } from "@/wire/enums";
 import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { formatBytes } from "../../../_components/format";

@@ -4,7 +4,7 @@
 // each request sent and what the machine's agent did with it, live.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { openApplyRequestStates, type ApplyRequestState } from "@/db/schema-enums";
+import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ConfirmIdentityForm } from "../../confirm-identity-form";

@@ -7,8 +7,8 @@
 // system noise starts unticked.
 import { useQuery } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState } from "react";
-import type { ChangeKind } from "@/db/schema-enums";
-import { describeNoiseRule, isNoise } from "@/server/wire/changes";
+import type { ChangeKind } from "@/wire/enums";
+import { describeNoiseRule, isNoise } from "@/wire/changes";
 import { formatBytes } from "../../../_components/format";
 import { Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";

@@ -5,7 +5,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useEffect, useState } from "react";
-import type { FinishMode, SessionState } from "@/db/schema-enums";
+import type { FinishMode, SessionState } from "@/wire/enums";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Notice, PageTitle } from "../../../_components/ui";
 import { ChangesCard } from "./changes-card";

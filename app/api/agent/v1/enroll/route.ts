@@ -1,7 +1,7 @@
 import { agentErrorResponse } from "@/server/agent-api/agent-route";
 import { enrollAgent } from "@/server/agent-api/enroll-agent";
 import { requestMeta } from "@/server/request-meta";
-import { ZEnrollRequestSchema } from "@/server/wire/agent";
+import { ZEnrollRequestSchema } from "@/wire/agent";
 
 export async function POST(req: Request) {
   try {

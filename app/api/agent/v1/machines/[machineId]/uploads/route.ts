@@ -1,7 +1,7 @@
 import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { createUpload } from "@/server/images/ingest-upload";
-import { ZCreateUploadRequestSchema } from "@/server/wire/agent";
+import { ZCreateUploadRequestSchema } from "@/wire/agent";
 
 export async function POST(req: Request, { params }: { params: Promise<{ machineId: string }> }) {
   return withAgent(req, async (agent) => {

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { manifestFor, recordProgress } from "@/server/apply-back/agent-requests";
-import { ZApplyProgressSchema } from "@/server/wire/apply-back";
+import { ZApplyProgressSchema } from "@/wire/apply-back";
 
 type Params = { params: Promise<{ machineId: string; requestId: string }> };
 

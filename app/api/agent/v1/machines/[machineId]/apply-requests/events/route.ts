@@ -5,7 +5,7 @@ import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { openRequestsFor } from "@/server/apply-back/agent-requests";
 import { onApplyRequest } from "@/server/apply-back/notifications";
-import { APPLY_REQUESTS_EVENT } from "@/server/wire/apply-back";
+import { APPLY_REQUESTS_EVENT } from "@/wire/apply-back";
 
 export const dynamic = "force-dynamic";
 

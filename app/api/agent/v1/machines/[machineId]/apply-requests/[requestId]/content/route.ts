@@ -4,7 +4,7 @@ import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { contentSourceFor } from "@/server/apply-back/agent-requests";
 import { changeContentStream } from "@/server/apply-back/change-content";
-import { APPLY_CONTENT_TYPE, ZApplyContentRequestSchema } from "@/server/wire/apply-back";
+import { APPLY_CONTENT_TYPE, ZApplyContentRequestSchema } from "@/wire/apply-back";
 
 export const dynamic = "force-dynamic";
 

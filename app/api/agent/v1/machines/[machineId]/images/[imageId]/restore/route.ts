@@ -3,7 +3,7 @@ import { z } from "zod";
 import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { restoreStream } from "@/server/images/restore-stream";
-import { EXTENT_STREAM_CONTENT_TYPE } from "@/server/wire/extent-stream";
+import { EXTENT_STREAM_CONTENT_TYPE } from "@/wire/extent-stream";
 
 export const dynamic = "force-dynamic";
 

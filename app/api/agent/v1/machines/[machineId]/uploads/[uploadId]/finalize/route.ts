@@ -2,7 +2,7 @@ import { z } from "zod";
 import { withAgent } from "@/server/agent-api/agent-route";
 import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
 import { finalizeUpload } from "@/server/images/ingest-upload";
-import type { TImageSummary } from "@/server/wire/agent";
+import type { TImageSummary } from "@/wire/agent";
 
 type Params = { params: Promise<{ machineId: string; uploadId: string }> };
 

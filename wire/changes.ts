@@ -1,14 +1,14 @@
 // The shape of a session's changes, as the server records them and the app and the agent read
 // them; and the rule that hides system noise (logs, caches, temporary files) in the list.
 import { z } from "zod";
-import { changeKind } from "@/db/schema-enums";
+import { changeKind } from "@/wire/enums";
 
 export const fileType = ["file", "directory", "symlink", "other"] as const;
 export type FileType = (typeof fileType)[number];
 /** What about a file that is on both sides changed. */
 export const changedAspect = ["content", "type", "target", "mode", "owner"] as const;
 export type ChangedAspect = (typeof changedAspect)[number];
-export type { ChangeKind } from "@/db/schema-enums";
+export type { ChangeKind } from "@/wire/enums";
 
 /** A file as it is on one side: permission bits, owner, size and sha256 (files), target (symlinks). */
 export const ZFileStateSchema = z.object({

@@ -1,6 +1,6 @@
 // Wire schemas of the agent API (server/agent-api, app/api/agent), shared with the agent CLI.
 import { z } from "zod";
-import { imageKind } from "@/db/schema-enums";
+import { imageKind } from "@/wire/enums";
 
 export const AGENT_API_PREFIX = "/api/agent/v1";
 export const ENROLLMENT_TOKEN_PATTERN = /^tbe_[A-Za-z0-9_-]{43}$/;

@@ -1,7 +1,7 @@
 // Apply-back on the wire: what the app sends to ask for it, what the agent hears and downloads,
 // and the report the agent sends back. Shared by the server, the app and the agent.
 import { z } from "zod";
-import { applyBackMode, applyRequestState, changeKind } from "@/db/schema-enums";
+import { applyBackMode, applyRequestState, changeKind } from "@/wire/enums";
 import { ZIdentityProofSchema } from "./account";
 import { ZFileStateSchema } from "./changes";
 

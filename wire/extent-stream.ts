@@ -8,8 +8,15 @@
 //
 // Shared by the agent (encoding) and the server (decoding, with every field checked).
 import { createHash } from "node:crypto";
-import { InvalidInputError } from "@/server/errors";
-import { ByteQueue } from "@/server/lib/byte-queue";
+import { ByteQueue } from "./byte-queue";
+
+/** A frame that breaks the format; the server answers it as bad input (server/errors.ts). */
+export class MalformedExtentStreamError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MalformedExtentStreamError";
+  }
+}
 
 export const EXTENT_STREAM_CONTENT_TYPE = "application/vnd.twinboot.extents";
 /** The qcow2 cluster size, and the unit of the agent's change detection. */
@@ -60,7 +67,7 @@ export function verifyDataFrame(frame: Extract<ExtentFrame, { type: "data" }>): 
     const start = block * HASH_BLOCK_BYTES;
     const expected = frame.blockHashes.subarray(block * HASH_BYTES, (block + 1) * HASH_BYTES);
     if (!sha256(frame.data.subarray(start, start + HASH_BLOCK_BYTES)).equals(expected)) {
-      throw new InvalidInputError(
+      throw new MalformedExtentStreamError(
         `The extent at offset ${frame.offset} does not match its sha256 at byte ${frame.offset + start} (corrupted on the way). Run the backup again; it resumes.`,
       );
     }
@@ -86,35 +93,35 @@ export async function* decodeExtentFrames(body: AsyncIterable<Buffer>, diskBytes
 
   let end = 0;
   while (await fill(1)) {
-    if (!(await fill(HEADER_BYTES))) throw new InvalidInputError("The extent stream ends inside a frame header.");
+    if (!(await fill(HEADER_BYTES))) throw new MalformedExtentStreamError("The extent stream ends inside a frame header.");
     const head = queue.take(HEADER_BYTES);
     const type = head.readUInt32BE(0);
     const offset = Number(head.readBigUInt64BE(4));
     const length = Number(head.readBigUInt64BE(12));
-    if (offset < end) throw new InvalidInputError(`The extent at offset ${offset} comes after one ending at ${end}; extents go in increasing order.`);
+    if (offset < end) throw new MalformedExtentStreamError(`The extent at offset ${offset} comes after one ending at ${end}; extents go in increasing order.`);
     if (offset + length > diskBytes) {
-      throw new InvalidInputError(`The extent at offset ${offset} (+${length} bytes) ends past the disk (${diskBytes} bytes).`);
+      throw new MalformedExtentStreamError(`The extent at offset ${offset} (+${length} bytes) ends past the disk (${diskBytes} bytes).`);
     }
     if (type === FRAME_TYPE.mark) {
-      if (length !== 0) throw new InvalidInputError(`A mark frame at ${offset} has a length (${length}); it must be 0.`);
+      if (length !== 0) throw new MalformedExtentStreamError(`A mark frame at ${offset} has a length (${length}); it must be 0.`);
       end = offset;
       yield { type: "mark", offset };
     } else if (type === FRAME_TYPE.zero) {
-      if (length === 0) throw new InvalidInputError(`The zero extent at offset ${offset} is empty.`);
+      if (length === 0) throw new MalformedExtentStreamError(`The zero extent at offset ${offset} is empty.`);
       end = offset + length;
       yield { type: "zero", offset, length };
     } else if (type === FRAME_TYPE.data) {
       if (length === 0 || length > MAX_EXTENT_BYTES) {
-        throw new InvalidInputError(`The extent at offset ${offset} carries ${length} bytes; an extent carries 1 to ${MAX_EXTENT_BYTES}.`);
+        throw new MalformedExtentStreamError(`The extent at offset ${offset} carries ${length} bytes; an extent carries 1 to ${MAX_EXTENT_BYTES}.`);
       }
       const hashBytes = hashBlockCount(length) * HASH_BYTES;
-      if (!(await fill(hashBytes + length))) throw new InvalidInputError(`The extent stream ends inside the extent at offset ${offset}.`);
+      if (!(await fill(hashBytes + length))) throw new MalformedExtentStreamError(`The extent stream ends inside the extent at offset ${offset}.`);
       const blockHashes = queue.take(hashBytes);
       const data = queue.take(length);
       end = offset + length;
       yield { type: "data", offset, data, blockHashes };
     } else {
-      throw new InvalidInputError(`Unknown frame type ${type} at offset ${offset} in the extent stream.`);
+      throw new MalformedExtentStreamError(`Unknown frame type ${type} at offset ${offset} in the extent stream.`);
     }
   }
 }

@@ -1,6 +1,6 @@
 // What the app sends to start and finish sessions.
 import { z } from "zod";
-import { finishMode, vmType } from "@/db/schema-enums";
+import { finishMode, vmType } from "@/wire/enums";
 
 export const ZSessionIdSchema = z.object({ sessionId: z.uuid("That is not a session id.") });
 export const ZStartSessionSchema = z.object({

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InvalidInputError } from "@/server/errors";
-import { HASH_BLOCK_BYTES, MAX_EXTENT_BYTES, decodeExtentFrames, encodeDataFrame, encodeMarkFrame, encodeZeroFrame, sha256, verifyDataFrame, type ExtentFrame } from "./extent-stream";
+import { MalformedExtentStreamError, HASH_BLOCK_BYTES, MAX_EXTENT_BYTES, decodeExtentFrames, encodeDataFrame, encodeMarkFrame, encodeZeroFrame, sha256, verifyDataFrame, type ExtentFrame } from "./extent-stream";
 
 function blockHashes(data: Buffer): Buffer {
   const hashes: Buffer[] = [];
@@ -51,7 +50,7 @@ describe("extent stream", () => {
     ["of an unknown type", Buffer.alloc(20, 0), 1 << 20, /Unknown frame type 0/],
   ])("refuses a frame %s with a clear error", async (_name, stream, diskBytes, message) => {
     const failure = decodeAll(stream, diskBytes);
-    await expect(failure).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(failure).rejects.toBeInstanceOf(MalformedExtentStreamError);
     await expect(failure).rejects.toThrow(message);
   });
 

@@ -1,5 +1,6 @@
 // Enum values shared by the schema and by code that must not import drizzle (the browser, the agent).
 export const userRole = ["admin", "user"] as const;
+export type UserRole = (typeof userRole)[number];
 export const applyBackMode = ["auto", "prompt", "manual"] as const;
 export type ApplyBackMode = (typeof applyBackMode)[number];
 /** base: the first full image; incremental: blocks changed since its parent; independent: a full image taken later. */
@@ -20,6 +21,9 @@ export type HostMode = (typeof hostMode)[number];
  */
 export const sessionState = ["requested", "provisioning", "running", "stopping", "saving", "saved", "discarded", "failed", "host_lost"] as const;
 export type SessionState = (typeof sessionState)[number];
+/** States with a VM (possibly) on a host: what capacity and reconciliation count. */
+export const liveSessionStates = ["provisioning", "running", "stopping"] as const satisfies readonly SessionState[];
+export const finalSessionStates = ["saved", "discarded"] as const satisfies readonly SessionState[];
 /** What finishing a session does with what changed in it. */
 export const finishMode = ["incremental", "independent", "discard"] as const;
 export type FinishMode = (typeof finishMode)[number];

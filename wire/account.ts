@@ -1,6 +1,6 @@
 // Wire schemas for accounts: sign-in, settings and identity confirmation.
 import { z } from "zod";
-import { PASSWORD_MAX_LENGTH } from "@/server/auth/password-limits";
+import { PASSWORD_MAX_LENGTH } from "@/wire/password-limits";
 
 export const ZEmailSchema = z
   .string()

@@ -1,6 +1,6 @@
 // Wire schemas for machines.
 import { z } from "zod";
-import { applyBackMode } from "@/db/schema-enums";
+import { applyBackMode } from "@/wire/enums";
 import { ZIdentityProofSchema } from "./account";
 
 export const ZMachineNameSchema = z
