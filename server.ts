@@ -6,8 +6,7 @@ import next from "next";
 import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
 import { removeLeftoverExports } from "./server/images/export-image";
-import { abandonStaleUploads } from "./server/images/ingest-upload";
-import { startGuestfsWorker } from "./server/jobs/guestfs-worker";
+import { startJobs } from "./server/jobs/registry";
 import { closeAllHostConnections } from "./server/pool/host-connections";
 import { startHealthChecks } from "./server/pool/hosts";
 import { startIdleSweep } from "./server/sessions/auto-finish";
@@ -73,20 +72,13 @@ server.on("upgrade", (req, socket, head) => {
   refuseUpgrade(socket, 404, "Not Found");
 });
 
-// Uploads abandoned by their agent (or by a crash) leave no partial file behind.
-const sweepUploads = () =>
-  abandonStaleUploads()
-    .then((n) => n > 0 && console.log(`Removed ${n} abandoned upload(s).`))
-    .catch((error: unknown) => console.error("Sweeping abandoned uploads failed:", error));
-void sweepUploads();
 void removeLeftoverExports().catch((error: unknown) => console.error("Removing leftover exports failed:", error));
-if (config.INSPECTION_WORKER) startGuestfsWorker(); // image inspections and change sets
-// After each health check, sessions and domains are brought into agreement; the first round,
-// right after start, also carries on the finishes a stopped server left half-done.
-const stopHealthChecks = startHealthChecks((round) =>
-  reconcileAllHosts({ shutdownTimeoutMs: config.VM_SHUTDOWN_SECONDS * 1000, atStart: round === 0 }),
-);
-setInterval(sweepUploads, 10 * 60_000).unref();
+// Every long piece of work is a job (server/jobs); libguestfs work only where INSPECTION_WORKER
+// allows it. Leftovers of a killed server (appliances, NBD daemons, temporary folders) are swept first.
+const jobRunner = await startJobs({ appliance: config.INSPECTION_WORKER });
+// After each health check, sessions and domains are brought into agreement, and sessions whose
+// finish has no job (any more) get one.
+const stopHealthChecks = startHealthChecks(() => reconcileAllHosts({ shutdownTimeoutMs: config.VM_SHUTDOWN_SECONDS * 1000 }));
 const stopIdleSweep = startIdleSweep(config.VM_SHUTDOWN_SECONDS * 1000);
 
 server.listen(config.PORT, config.HOST, () => {
@@ -106,6 +98,7 @@ async function shutdown(signal: string) {
   stopHealthChecks();
   stopIdleSweep();
   server.close(async () => {
+    await jobRunner.stop(); // running attempts are released for another process, not counted
     closeAllHostConnections();
     await closeDb();
     process.exit(0);

@@ -4,6 +4,7 @@
 // the disk is read a chunk ahead; a dropped connection resumes from the server's committed
 // offset; the index is replaced only after the image is finalized.
 import { open, type FileHandle } from "node:fs/promises";
+import { backoffDelay } from "@/wire/backoff";
 import type { ImageKind } from "@/wire/enums";
 import type { TImageSummary } from "@/wire/agent";
 import {
@@ -178,7 +179,7 @@ export async function runBackup(options: {
         throw new ServerError(`The server holds the upload up to ${state.committedOffset} of ${virtualSize} bytes only.`, 0);
       } catch (error) {
         if (!(error instanceof ServerError) || !error.retryable || ++failures > RESUME_ATTEMPTS) throw error;
-        const delay = Math.min(1000 * 2 ** failures, 60_000);
+        const delay = backoffDelay(failures, { baseMs: 2000, maxMs: 60_000 });
         log(`${error.message} Retrying in ${Math.round(delay / 1000)} s.`);
         await new Promise((resolve) => setTimeout(resolve, delay));
         // Resume from what the server holds durably; blocks after it are read and sent again.

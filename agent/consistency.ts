@@ -2,9 +2,8 @@
 // before reading the agent either finds nothing mounted read-write, or takes an LVM snapshot
 // inside a brief fsfreeze and reads the snapshot, or (as the user chose) freezes the filesystems
 // for the whole read, reads anyway, or refuses — and says which.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { freezeFilesystems, mountedFilesystems, type MountedFilesystem } from "./disk-device";
+import { runTool } from "./run-tool";
 
 export const WHEN_MOUNTED = ["refuse", "freeze", "allow-inconsistent"] as const;
 export type WhenMounted = (typeof WHEN_MOUNTED)[number];
@@ -26,9 +25,8 @@ export interface SnapshotTools {
   freeze(mountPoints: string[]): Promise<() => Promise<void>>;
 }
 
-const execFileAsync = promisify(execFile);
 export const systemTools: SnapshotTools = {
-  run: async (command, args) => (await execFileAsync(command, args, { encoding: "utf8" })).stdout,
+  run: async (command, args) => (await runTool(command, args)).stdout,
   freeze: freezeFilesystems,
 };
 

@@ -1,16 +1,13 @@
 // The disk the agent images: its size, partition table, and whether a mounted filesystem on it
 // makes a plain read inconsistent.
-import { execFile } from "node:child_process";
 import { open, readFile, readdir, realpath, stat } from "node:fs/promises";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { runTool } from "./run-tool";
 
 export async function deviceSize(device: string): Promise<number> {
   const info = await stat(device);
   if (info.isFile()) return info.size;
   if (!info.isBlockDevice()) throw new Error(`${device} is neither a block device nor a disk image file.`);
-  const { stdout } = await run("blockdev", ["--getsize64", device]);
+  const { stdout } = await runTool("blockdev", ["--getsize64", device]);
   return Number(stdout.trim());
 }
 
@@ -76,11 +73,11 @@ export async function mountedFilesystems(device: string): Promise<MountedFilesys
 export async function freezeFilesystems(mountPoints: string[]): Promise<() => Promise<void>> {
   const frozen: string[] = [];
   const thaw = async () => {
-    for (const mountPoint of frozen.splice(0).reverse()) await run("fsfreeze", ["--unfreeze", mountPoint]).catch(() => undefined);
+    for (const mountPoint of frozen.splice(0).reverse()) await runTool("fsfreeze", ["--unfreeze", mountPoint]).catch(() => undefined);
   };
   try {
     for (const mountPoint of mountPoints) {
-      await run("fsfreeze", ["--freeze", mountPoint]);
+      await runTool("fsfreeze", ["--freeze", mountPoint]);
       frozen.push(mountPoint);
     }
   } catch (error) {

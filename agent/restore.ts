@@ -8,17 +8,14 @@
 // device cannot be replaced atomically: an interrupted restore says so, and running it again
 // writes it whole. A device (or file) in use — mounted, swap, or attached to a loop device — is
 // refused before anything is written.
-import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { promisify } from "node:util";
 import { decodeExtentFrames, MAX_EXTENT_BYTES, verifyDataFrame } from "@/wire/extent-stream";
 import { fsyncDirectory } from "./apply/live-file";
+import { runTool } from "./run-tool";
 import type { ServerClient } from "./server-client";
-
-const run = promisify(execFile);
 
 export class RestoreError extends Error {}
 
@@ -44,7 +41,7 @@ export async function inspectTarget(device: string): Promise<RestoreTarget> {
   }
   if (found.isBlockDevice()) {
     // The device and every partition on it, with where each is mounted ([SWAP] for swap).
-    const { stdout } = await run("lsblk", ["--json", "--output", "PATH,MOUNTPOINTS", device]);
+    const { stdout } = await runTool("lsblk", ["--json", "--output", "PATH,MOUNTPOINTS", device]);
     const rows = (JSON.parse(stdout) as { blockdevices: { path: string; mountpoints: (string | null)[]; children?: unknown[] }[] }).blockdevices;
     const flatten = (list: typeof rows): typeof rows => list.flatMap((d) => [d, ...flatten((d.children ?? []) as typeof rows)]);
     const inUse = flatten(rows).filter((d) => d.mountpoints.some((m) => m));
@@ -52,11 +49,11 @@ export async function inspectTarget(device: string): Promise<RestoreTarget> {
       const where = inUse.map((d) => `${d.path} on ${d.mountpoints.filter(Boolean).join(", ")}`).join("; ");
       throw new RestoreError(`${device} is in use (${where}). Unmount it (or boot from something else) before restoring onto it.`);
     }
-    const { stdout: bytes } = await run("blockdev", ["--getsize64", device]);
+    const { stdout: bytes } = await runTool("blockdev", ["--getsize64", device]);
     return { device, kind: "block-device", capacity: Number(bytes.trim()), exists: true };
   }
   if (!found.isFile()) throw new RestoreError(`${device} is neither a disk nor a disk image file.`);
-  const { stdout: loops } = await run("losetup", ["--associated", device]);
+  const { stdout: loops } = await runTool("losetup", ["--associated", device]);
   if (loops.trim()) {
     throw new RestoreError(`${device} is attached to a loop device (${loops.trim().split(":")[0]}), so it may be mounted: detach it (losetup --detach) before restoring onto it.`);
   }

@@ -2,6 +2,7 @@
 // expression (5 fields, or 6 with seconds first), in the machine's local time.
 import { Cron } from "croner";
 import { z } from "zod";
+import { backoffDelay } from "@/wire/backoff";
 
 const KEYWORDS: Record<string, string> = {
   hourly: "0 * * * *",
@@ -33,5 +34,5 @@ export function nextBackupAt(schedule: string, after: Date): Date {
 
 /** How long to wait before retry `attempt` (1, 2, …) while the server cannot be reached. */
 export function retryDelayMs(attempt: number): number {
-  return Math.min(60_000 * 2 ** (attempt - 1), 30 * 60_000);
+  return backoffDelay(attempt, { baseMs: 60_000, maxMs: 30 * 60_000 });
 }

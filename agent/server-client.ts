@@ -18,6 +18,7 @@ import {
   ZApplyManifestSchema,
   type TApplyProgress,
 } from "@/wire/apply-back";
+import { retry } from "@/wire/backoff";
 import { EXTENT_STREAM_CONTENT_TYPE } from "@/wire/extent-stream";
 
 function isNetworkError(error: unknown): boolean {
@@ -96,17 +97,12 @@ export class ServerClient {
   ) {}
 
   private async request<T>(schema: z.ZodType<T>, method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
-    let delay = this.retry.firstDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.once(schema, method, path, body, contentType);
-      } catch (error) {
-        if (!(error instanceof ServerError) || !error.retryable || attempt >= this.retry.attempts) throw error;
-        this.retry.onRetry?.(error, delay);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 60_000);
-      }
-    }
+    return retry(() => this.once(schema, method, path, body, contentType), {
+      attempts: this.retry.attempts,
+      backoff: { baseMs: this.retry.firstDelayMs, maxMs: 60_000 },
+      shouldRetry: (error) => error instanceof ServerError && error.retryable,
+      onRetry: (error, delayMs) => this.retry.onRetry?.(error as ServerError, delayMs),
+    });
   }
 
   private async once<T>(schema: z.ZodType<T>, method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {

@@ -15,8 +15,7 @@ import { issueConsoleTicket } from "@/server/console/tickets";
 import { CONSOLE_PATH, CONSOLE_SUBPROTOCOL, TICKET_SUBPROTOCOL_PREFIX } from "@/server/console/relay";
 import { env } from "@/server/env";
 import { createMachine } from "@/server/machines/machines";
-import { finishSession } from "@/server/sessions/finish-session";
-import { startSession } from "@/server/sessions/start-session";
+import { finishSession, startSession } from "@/server/sessions/session-jobs";
 import { createTestUser, signedInCookie } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { RfbProbe } from "@/server/testing/rfb-probe";
@@ -89,7 +88,7 @@ async function main() {
     const user = await createTestUser();
     const { machine } = await createMachine({ ownerId: user.id, name: "bench" }, undefined, false);
     const imageId = await addFixtureImage(machine.id);
-    const session = await (await startSession({ userId: user.id, imageId, vmType: "compatible" })).done;
+    const session = await (await startSession({ userId: user.id, imageId, vmType: "compatible" })).done();
     if (session.state !== "running") throw new Error(`the session did not start: ${session.problem}`);
     const socketPath = session.vncSocketPath!;
 
@@ -124,7 +123,7 @@ async function main() {
         log(`round ${r + 1}, ${label}: ${mibPerSecond.toFixed(1)} MiB/s, round trip p50 ${median(times).toFixed(3)} ms, p99 ${percentile(times, 99).toFixed(3)} ms`);
       }
     }
-    await (await finishSession({ userId: user.id, sessionId: session.id, mode: "discard", shutdownTimeoutMs: 0 })).done;
+    await (await finishSession({ userId: user.id, sessionId: session.id, mode: "discard", shutdownTimeoutMs: 0 })).done();
 
     const figure = (label: string) => ({
       throughput: median(results[label]!.mibPerSecond),

@@ -21,11 +21,13 @@ import { closeDb, db } from "@/db/client";
 import { hypervisorHosts, type HypervisorHost } from "@/db/schema";
 import { ensureMachineDir, imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
-import { connectionTo, runOnHost } from "@/server/pool/host-connections";
-import { virsh } from "@/server/pool/virsh";
+import { domainCreate, domainDestroy, domainMonitorCommand } from "@/server/pool/domain";
+import { connectionTo } from "@/server/pool/host-connections";
+import { imageConvertOnHost } from "@/server/pool/host-image";
 import { domainName, sessionDomainXml } from "@/server/sessions/domain-xml";
-import { finishSession } from "@/server/sessions/finish-session";
-import { startSession, vncSocketName } from "@/server/sessions/start-session";
+import { finishSession } from "@/server/sessions/session-jobs";
+import { startSession } from "@/server/sessions/session-jobs";
+import { vncSocketName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { recordBaseImage } from "@/server/testing/fixture-image";
 import { RfbProbe } from "@/server/testing/rfb-probe";
@@ -94,13 +96,13 @@ async function timeStart(userId: string, imageId: string): Promise<{ seconds: nu
   startCold();
   const started = now();
   const { done } = await startSession({ userId, imageId, vmType: "compatible" });
-  const running = await done;
+  const running = await done();
   if (running.state !== "running") throw new Error(`the session did not start: ${running.problem}`);
   const host = await hostOf(running.hostId);
   await vncAnswers(host, running.vncSocketPath!);
   const seconds = now() - started;
   const overlayBytes = statSync(storePath(running.overlayFile!)).size;
-  await (await finishSession({ userId, sessionId: running.id, mode: "discard", shutdownTimeoutMs: 0 })).done;
+  await (await finishSession({ userId, sessionId: running.id, mode: "discard", shutdownTimeoutMs: 0 })).done();
   return { seconds, overlayBytes };
 }
 
@@ -125,13 +127,12 @@ async function timeRestore(host: HypervisorHost, machineId: string, imageId: str
   }).replace(`<name>${domainName(id)}</name>`, `<name>${name}</name>`);
   startCold();
   const started = now();
-  const converted = await runOnHost(host, ["qemu-img", "convert", "-O", "qcow2", storePath(imageFileName(machineId, imageId)), restored], { timeoutMs: 3_600_000 });
-  if (converted.code !== 0) throw new Error(`qemu-img convert failed: ${converted.stderr}`);
+  await imageConvertOnHost({ host, source: storePath(imageFileName(machineId, imageId)), file: restored, timeoutMs: 3_600_000 });
   const convertSeconds = now() - started;
-  await virsh(host, ["create", "/dev/stdin"], { stdin: xml });
+  await domainCreate({ host, xml });
   await vncAnswers(host, socket);
   const seconds = now() - started;
-  await virsh(host, ["destroy", name]);
+  await domainDestroy({ host, name });
   rmSync(restored, { force: true });
   rmSync(socket, { force: true });
   rmSync(storePath(`${machineId}/.restore-${id}.log`), { force: true });
@@ -140,17 +141,17 @@ async function timeRestore(host: HypervisorHost, machineId: string, imageId: str
 
 /** A running session whose VM wrote 10 MiB to its disk, finished with `mode`: request → saved. */
 async function timeSave(userId: string, imageId: string, mode: "incremental" | "independent"): Promise<number> {
-  const running = await (await startSession({ userId, imageId, vmType: "compatible" })).done;
+  const running = await (await startSession({ userId, imageId, vmType: "compatible" })).done();
   if (running.state !== "running") throw new Error(`the session did not start: ${running.problem}`);
   const host = await hostOf(running.hostId);
   const domain = domainName(running.id);
   // The guest here does not boot; QEMU's own block layer writes for it, into the overlay.
-  const blocks = JSON.parse(await virsh(host, ["qemu-monitor-command", domain, '{"execute":"query-block"}'])) as { return: { inserted?: { "node-name": string } }[] };
+  const blocks = JSON.parse(await domainMonitorCommand({ host, name: domain, command: '{"execute":"query-block"}' })) as { return: { inserted?: { "node-name": string } }[] };
   const node = blocks.return.find((b) => b.inserted)!.inserted!["node-name"];
-  await virsh(host, ["qemu-monitor-command", domain, "--hmp", `qemu-io ${node} "write -P 0xcd 1G 10M"`]);
+  await domainMonitorCommand({ host, name: domain, command: `qemu-io ${node} "write -P 0xcd 1G 10M"`, hmp: true });
   startCold();
   const started = now();
-  const saved = await (await finishSession({ userId, sessionId: running.id, mode, shutdownTimeoutMs: 0 })).done;
+  const saved = await (await finishSession({ userId, sessionId: running.id, mode, shutdownTimeoutMs: 0 })).done();
   const seconds = now() - started;
   if (saved.state !== "saved") throw new Error(`saving failed: ${saved.problem}`);
   return seconds;

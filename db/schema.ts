@@ -196,7 +196,7 @@ export const images = pgTable(
     profile: jsonb("profile").$type<Record<string, unknown>>().notNull().default({}),
     /** When the disk was read (the backup's moment on the timeline). */
     takenAt: timestamp("taken_at", { withTimezone: true }).notNull(),
-    /** The inspection job's state; a new image waits for it (server/images/inspection-worker.ts). */
+    /** The inspection job's state; a new image waits for it (server/images/inspection-job.ts). */
     inspectionState: inspectionState("inspection_state").notNull().default("pending"),
     /** When a worker took the inspection; a claim this old was left by a crashed worker. */
     inspectionClaimedAt: timestamp("inspection_claimed_at", { withTimezone: true }),
@@ -453,3 +453,47 @@ export const applyRequests = pgTable(
   ],
 );
 export type ApplyRequest = typeof applyRequests.$inferSelect;
+
+export const jobState = pgEnum("job_state", enums.jobState);
+
+/** One attempt's end, kept on its job for the administrator: when, and why. */
+export interface JobFailure {
+  attempt: number;
+  at: string;
+  reason: string;
+}
+
+/**
+ * Every piece of long work (server/jobs): inspection, change listing, starting and finishing VMs,
+ * sweeps. A process claims a row (FOR UPDATE SKIP LOCKED), beats its heartbeat while it works, and
+ * writes only while `claim_token` is still its own. What the work means to a user is kept on the
+ * domain's own rows (images, change_sets, sessions), written in the same guarded transactions.
+ */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    kind: text("kind").notNull(),
+    /** What the job is about (an image id, a session id): one open job per kind and key. */
+    key: text("key").notNull(),
+    payload: jsonb("payload").$type<unknown>().notNull(),
+    state: jobState("state").notNull().default("queued"),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    /** Not before: the backoff after a failed attempt. */
+    runAfter: timestamp("run_after", { withTimezone: true }).notNull().defaultNow(),
+    /** The current claim; a process whose token is no longer here has lost the job. */
+    claimToken: uuid("claim_token"),
+    /** Which process holds the claim (host, pid), for the administrator. */
+    claimedBy: text("claimed_by"),
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
+    failures: jsonb("failures").$type<JobFailure[]>().notNull().default([]),
+    createdAt: createdAt(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex("jobs_one_open_per_key_idx").on(t.kind, t.key).where(sql`state in ('queued', 'running')`),
+    index("jobs_claim_idx").on(t.kind, t.state, t.runAfter),
+  ],
+);
+export type Job = typeof jobs.$inferSelect;

@@ -13,8 +13,7 @@ import { consoleTickets, type Session } from "@/db/schema";
 import { CONSOLE_PATH, CONSOLE_SUBPROTOCOL, MAX_CONSOLES_PER_USER, TICKET_SUBPROTOCOL_PREFIX } from "@/server/console/relay";
 import { issueConsoleTicket } from "@/server/console/tickets";
 import { createMachine } from "@/server/machines/machines";
-import { finishSession } from "@/server/sessions/finish-session";
-import { startSession } from "@/server/sessions/start-session";
+import { finishSession, startSession } from "@/server/sessions/session-jobs";
 import { createTestUser, signedInCookie } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { RfbProbe } from "@/server/testing/rfb-probe";
@@ -90,12 +89,12 @@ beforeAll(async () => {
   owner = await createTestUser();
   ownerCookie = (await signedInCookie(owner)).cookie;
   const { machine } = await createMachine({ ownerId: owner.id, name: "Office PC" }, undefined, false);
-  session = await (await startSession({ userId: owner.id, imageId: await addFixtureImage(machine.id), vmType: "compatible" })).done;
+  session = await (await startSession({ userId: owner.id, imageId: await addFixtureImage(machine.id), vmType: "compatible" })).done();
   expect(session.state).toBe("running");
 }, 120_000);
 
 afterAll(async () => {
-  await (await finishSession({ userId: owner.id, sessionId: session.id, mode: "discard", shutdownTimeoutMs: 0 })).done;
+  await (await finishSession({ userId: owner.id, sessionId: session.id, mode: "discard", shutdownTimeoutMs: 0 })).done();
 });
 
 describe("the console relay", () => {

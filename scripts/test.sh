@@ -52,6 +52,7 @@ export CHROMIUM_PATH=/usr/bin/chromium IMAGE_STORE_DIR="$IMAGE_STORE"
 say "Type-checking and linting"
 npx tsc --noEmit
 npx eslint --max-warnings=0 .
+bash scripts/check-boundaries.sh
 
 say "Starting a test hypervisor pool of two hosts (network namespaces, each with sshd and libvirt)"
 bash scripts/test-pool.sh up "$POOL_DIR" 2

@@ -33,7 +33,13 @@ const ZEnvSchema = z
      */
     IMAGE_STORE_GROUP: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a group name").optional(),
     UPLOAD_RESUME_MINUTES: minutes(60),
+    /** Whether this process runs libguestfs work (inspection, change lists); a `twinboot worker` can do it instead. */
     INSPECTION_WORKER: z.stringbool().default(true),
+    /**
+     * A running job whose heartbeat is older than this was left by a process that stopped, and
+     * another process takes it over. Heartbeats go every quarter of it.
+     */
+    JOB_STALE_SECONDS: z.coerce.number().int().min(4).max(3600).default(60),
     /** How long a finishing session's guest gets to power off after the ACPI request before it is destroyed. */
     VM_SHUTDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   })

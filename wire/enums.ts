@@ -44,3 +44,11 @@ export const applyRequestState = ["pending", "notified", "applying", "applied", 
 export type ApplyRequestState = (typeof applyRequestState)[number];
 /** The states in which the agent still has work to do on a request. */
 export const openApplyRequestStates = ["pending", "notified", "applying"] as const satisfies readonly ApplyRequestState[];
+/**
+ * A job's life (server/jobs): queued → running → done, or back to queued for another attempt after
+ * a failure, or failed once its attempts are spent. The domain's own rows say what it means to a user.
+ */
+export const jobState = ["queued", "running", "done", "failed"] as const;
+export type JobState = (typeof jobState)[number];
+/** The job states in which a job may still run. */
+export const openJobStates = ["queued", "running"] as const satisfies readonly JobState[];

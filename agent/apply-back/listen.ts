@@ -3,12 +3,13 @@
 // on each request by the machine's mode: auto applies, prompt asks the person at the computer
 // (a desktop notification where there is a desktop, and `twinboot-agent apply`), manual waits for
 // `twinboot-agent apply`. A request already being applied when the agent stopped is resumed.
-import { spawn } from "node:child_process";
 import { createParser } from "eventsource-parser";
+import { backoffDelay } from "@/wire/backoff";
 import { APPLY_REQUESTS_EVENT, ZAgentApplyRequestListSchema, type TAgentApplyRequest } from "@/wire/apply-back";
 import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
 import { sleep } from "../prompt";
+import { runTool } from "../run-tool";
 import type { ServerClient } from "../server-client";
 import { carryOutRequest } from "./carry-out";
 
@@ -48,9 +49,7 @@ async function* requestSnapshots(client: ServerClient, machineId: string, signal
 /** Tells a person at a desktop, if there is one; quietly does nothing otherwise. */
 function desktopNotice(title: string, body: string): void {
   if (!process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) return;
-  const child = spawn("notify-send", ["--app-name=Twinboot", "--urgency=normal", title, body], { stdio: "ignore" });
-  child.on("error", () => undefined);
-  child.unref();
+  void runTool("notify-send", ["--app-name=Twinboot", "--urgency=normal", title, body], { timeoutMs: 10_000 }).catch(() => undefined);
 }
 
 function describe(request: TAgentApplyRequest): string {
@@ -122,7 +121,7 @@ export async function listenForApplyRequests(options: {
       if (attempt === 1 || attempt % 10 === 0) log(`The server's event stream is not reachable (${error instanceof Error ? error.message : String(error)}); trying again.`);
     }
     if (signal.aborted) break;
-    const delay = heard ? 1000 : Math.min(1000 * 2 ** (attempt - 1), 60_000);
+    const delay = heard ? 1000 : backoffDelay(attempt, { baseMs: 1000, maxMs: 60_000 });
     await sleep(delay, signal);
   }
   await queue;

@@ -2,13 +2,13 @@
 // writes: a temporary file in the same directory, made durable, renamed over the target, the
 // directory made durable (apply-changes.ts does these a batch at a time). Owner is always set
 // before mode: chown clears the setuid and setgid bits, even for root.
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
 import { lchown, lstat, mkdir, open, readlink, rename, rm, symlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { FileState } from "@/wire/changes";
+import { runTool } from "../run-tool";
 
 export interface LiveState {
   type: FileState["type"];
@@ -141,10 +141,9 @@ export async function prepareSymlink(temporary: string, to: string, state: FileS
   if (isRoot && state) await lchown(temporary, state.uid, state.gid);
 }
 
-function runSync(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile("sync", args, (error) => (error ? reject(new Error(`sync ${args.join(" ")} failed: ${error.message}`)) : resolve()));
-  });
+async function runSync(args: string[]): Promise<void> {
+  // Writing back a whole filesystem's dirty pages can take long on a slow disk.
+  await runTool("sync", args, { timeoutMs: 30 * 60_000 });
 }
 
 /**

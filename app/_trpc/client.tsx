@@ -43,3 +43,9 @@ export function errorMessage(error: unknown): string {
   }
   return "Twinboot could not be reached. Check your connection and try again.";
 }
+
+/** The tRPC code of a failed call (NOT_FOUND, CONFLICT, …), or null when the server was not reached. */
+export function errorCode(error: unknown): string | null {
+  if (error instanceof TRPCClientError) return (error.data as { code?: string } | undefined)?.code ?? null;
+  return null;
+}

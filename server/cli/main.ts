@@ -29,6 +29,8 @@ const USAGE = `Usage: twinboot <command>
   hypervisor network [none|nat]                       show or set the network new VMs get: none, or an
                                                       isolated NAT of their own (see the README)
   db migrate                                          apply database migrations (safe to repeat)
+  worker                                              run jobs (inspection, change lists, VMs) without
+                                                      serving pages, until stopped (SIGTERM)
 
 Configuration comes from the environment (DATABASE_URL and the rest; see the README).`;
 
@@ -79,6 +81,9 @@ async function run(argv: string[]): Promise<void> {
       });
       return void console.log(`Added ${user.role} ${user.email} (${user.id}).`);
     }
+    case "worker undefined":
+      process.exitCode = await (await import("@/server/worker")).runWorker();
+      return;
     case "user list":
       return table((await listUsers()).map(({ id, email, role, totpEnabled, createdAt }) => ({ id, email, role, totp: totpEnabled, created: createdAt })));
     case "machine add": {

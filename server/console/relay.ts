@@ -20,14 +20,14 @@ import { db } from "@/db/client";
 import { hypervisorHosts, sessions } from "@/db/schema";
 import { sessionUserFromCookieHeader } from "@/server/auth/cookie-session";
 import { env } from "@/server/env";
-import { refuseUpgrade } from "@/server/http/upgrade-routes";
+import { ConflictError, ForbiddenError, HostUnreachableError, InvalidInputError, NotAuthenticatedError, RateLimitedError } from "@/server/errors";
+import { refuseUpgradeWith } from "@/server/http/upgrade-routes";
 import { connectionTo } from "@/server/pool/host-connections";
+import { CONSOLE_CLOSE_CODES, CONSOLE_SUBPROTOCOL, TICKET_SUBPROTOCOL_PREFIX, type ConsoleCloseCode } from "@/wire/console";
 import { RfbInputDetector } from "./rfb-input";
 import { redeemConsoleTicket } from "./tickets";
 
-export const CONSOLE_PATH = "/api/console";
-export const CONSOLE_SUBPROTOCOL = "twinboot.console";
-export const TICKET_SUBPROTOCOL_PREFIX = "twinboot.ticket.";
+export { CONSOLE_PATH, CONSOLE_SUBPROTOCOL, TICKET_SUBPROTOCOL_PREFIX } from "@/wire/console";
 export const MAX_CONSOLES_PER_USER = 6;
 const PING_INTERVAL_MS = 20_000;
 /** Screen data queued for the browser beyond this pauses the VNC side until it drains below LOW. */
@@ -89,7 +89,7 @@ function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: 
   let queued = 0;
   let vncPaused = false;
 
-  const close = (code: number, reason: string) => {
+  const close = (code: ConsoleCloseCode, reason: string) => {
     if (closed) return;
     closed = true;
     clearInterval(pinger);
@@ -135,49 +135,50 @@ function pipe(ws: WebSocket, channel: ClientChannel, userId: string, sessionId: 
   });
 
   const pinger = setInterval(() => {
-    if (!alive) return close(1001, "The browser stopped answering.");
+    if (!alive) return close(CONSOLE_CLOSE_CODES.browserSilent, "The browser stopped answering.");
     alive = false;
     ws.ping();
   }, PING_INTERVAL_MS);
   ws.on("pong", () => (alive = true));
 
-  ws.on("close", () => close(1000, "closed"));
-  ws.on("error", () => close(1011, "connection error"));
-  channel.on("close", () => close(1000, "The VM's screen closed (the VM stopped)."));
-  channel.on("error", () => close(1011, "The connection to the VM's host failed."));
+  ws.on("close", () => close(CONSOLE_CLOSE_CODES.closed, "closed"));
+  ws.on("error", () => close(CONSOLE_CLOSE_CODES.connectionFailed, "connection error"));
+  channel.on("close", () => close(CONSOLE_CLOSE_CODES.closed, "The VM's screen closed (the VM stopped)."));
+  channel.on("error", () => close(CONSOLE_CLOSE_CODES.connectionFailed, "The connection to the VM's host failed."));
 }
 
 /** The upgrade handler for CONSOLE_PATH (registered in server.ts). */
 export function handleConsoleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const refuse = (status: 400 | 401 | 403 | 404 | 409 | 429 | 502, reason: string) => {
-    if (!socket.destroyed) refuseUpgrade(socket, status, reason);
+  // Refusals are domain errors, answered with their status through the one error map.
+  const refuse = (error: unknown) => {
+    if (!socket.destroyed) refuseUpgradeWith(socket, error, "Console upgrade failed");
   };
   void (async () => {
-    if (req.headers.origin !== new URL(env().APP_URL).origin) return refuse(403, "Forbidden: this page may not open consoles");
+    if (req.headers.origin !== new URL(env().APP_URL).origin) return refuse(new ForbiddenError("this page may not open consoles"));
     const user = await sessionUserFromCookieHeader(req.headers.cookie);
-    if (!user) return refuse(401, "Unauthorized: sign in again");
+    if (!user) return refuse(new NotAuthenticatedError("sign in again"));
     const ticket = offeredTicket(req);
-    if (!ticket) return refuse(400, "Bad Request: no console ticket");
+    if (!ticket) return refuse(new InvalidInputError("no console ticket"));
     // The place is taken before the ticket is spent: a refusal for too many consoles spends nothing.
     if (!reserveConsole(user.userId)) {
-      return refuse(429, `Too Many Requests: at most ${MAX_CONSOLES_PER_USER} consoles at once; close one`);
+      return refuse(new RateLimitedError(`at most ${MAX_CONSOLES_PER_USER} consoles at once; close one`, new Date()));
     }
     let piped = false;
     try {
       const sessionId = await redeemConsoleTicket(ticket, user.userId);
-      if (!sessionId) return refuse(403, "Forbidden: the console ticket is not valid, was used, or expired");
+      if (!sessionId) return refuse(new ForbiddenError("the console ticket is not valid, was used, or expired"));
       const [target] = await db()
         .select({ vncSocketPath: sessions.vncSocketPath, host: hypervisorHosts })
         .from(sessions)
         .innerJoin(hypervisorHosts, eq(hypervisorHosts.id, sessions.hostId))
         .where(and(eq(sessions.id, sessionId), eq(sessions.userId, user.userId), eq(sessions.state, "running")));
-      if (!target?.vncSocketPath) return refuse(409, "Conflict: the VM is not running");
+      if (!target?.vncSocketPath) return refuse(new ConflictError("the VM is not running"));
       let channel: ClientChannel;
       try {
         channel = await (await connectionTo(target.host)).openUnixSocket(target.vncSocketPath);
       } catch (error) {
         console.error(`Console of session ${sessionId}:`, error instanceof Error ? error.message : error);
-        return refuse(502, "Bad Gateway: the VM's host did not open its screen");
+        return refuse(new HostUnreachableError("the VM's host did not open its screen"));
       }
       // ws completes the upgrade synchronously, or drops a socket the browser already closed.
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -188,8 +189,5 @@ export function handleConsoleUpgrade(req: IncomingMessage, socket: Duplex, head:
     } finally {
       if (!piped) releaseConsole(user.userId);
     }
-  })().catch((error: unknown) => {
-    console.error("Console upgrade failed:", error);
-    refuse(502, "Bad Gateway");
-  });
+  })().catch((error: unknown) => refuse(error));
 }

@@ -1,7 +1,8 @@
 // WebSocket upgrades on the app's own port. Each feature that needs a socket (the console relay)
 // registers a path here; any other upgrade is answered with 404 and closed.
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { httpStatusOf, isExpectedError, publicMessageOf } from "@/server/error-map";
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -20,6 +21,17 @@ export function routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   return true;
 }
 
-export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 404 | 409 | 429 | 500 | 502, reason: string): void {
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
+}
+
+/**
+ * Refuses with the error's status from the one error map (server/error-map.ts), the reason being
+ * the status text and the error's sentence; an unexpected error is logged and not shown.
+ */
+export function refuseUpgradeWith(socket: Duplex, error: unknown, logAs = "WebSocket upgrade failed"): void {
+  if (!isExpectedError(error)) console.error(`${logAs}:`, error);
+  const status = httpStatusOf(error);
+  const phrase = STATUS_CODES[status] ?? "Error";
+  refuseUpgrade(socket, status, isExpectedError(error) ? `${phrase}: ${publicMessageOf(error).replace(/[\r\n]+/g, " ")}` : phrase);
 }

@@ -16,6 +16,7 @@ import { and, eq, lt } from "drizzle-orm";
 import { db } from "@/db/client";
 import { images, imageUploads, machines, type Image, type ImageUpload } from "@/db/schema";
 import type { AgentMachine } from "@/wire/identity";
+import { inspectImageJob } from "./inspection-job";
 import { env } from "@/server/env";
 import { ConflictError, ForbiddenError, NotFoundError } from "@/server/errors";
 import type { TCreateUploadRequest, TUploadState } from "@/wire/agent";
@@ -282,6 +283,7 @@ export async function finalizeUpload(agent: AgentMachine, uploadId: string): Pro
         .returning();
       await tx.update(machines).set({ lastAgentImageId: image!.id }).where(eq(machines.id, agent.id));
       await tx.delete(imageUploads).where(eq(imageUploads.id, upload.id));
+      await inspectImageJob.enqueue({ imageId: image!.id }, { executor: tx });
       return image!;
     });
   });

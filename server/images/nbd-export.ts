@@ -2,10 +2,11 @@
 // long as an upload writes into it. qemu does the qcow2 work (allocation, copy-on-write from the
 // backing file for partial clusters, zero clusters); the backing file named in the qcow2 header is
 // opened by qemu itself, read-only.
-import { spawn } from "node:child_process";
 import { access, rm } from "node:fs/promises";
 import path from "node:path";
 import { NbdClient } from "@/server/images/nbd-client";
+import { MAX_SOCKET_PATH_BYTES } from "@/server/images/store";
+import { spawnTool } from "@/server/tools/run-tool";
 
 const DAEMON = "qemu-storage-daemon";
 const EXPORT_NAME = "disk";
@@ -20,8 +21,6 @@ const STDERR_KEEP_BYTES = 16 * 1024;
  * for 1.5 GiB here). Raising the mmap threshold to glibc's maximum keeps them on the reused heap.
  */
 const DAEMON_MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824";
-/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
-const MAX_SOCKET_PATH_BYTES = 107;
 
 export interface NbdExport {
   client: NbdClient;
@@ -75,7 +74,7 @@ export async function openNbdExport({ file, socketPath, readOnly = false }: { fi
 
   const args = daemonArgs(path.resolve(file), socketPath, readOnly);
   const commandLine = [DAEMON, ...args].join(" ");
-  const daemon = spawn(DAEMON, args, {
+  const daemon = await spawnTool(DAEMON, args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, GLIBC_TUNABLES: DAEMON_MALLOC_TUNABLES },
   });
@@ -84,8 +83,8 @@ export async function openNbdExport({ file, socketPath, readOnly = false }: { fi
   const keepOutput = (chunk: Buffer) => {
     output = (output + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
   };
-  daemon.stdout.on("data", keepOutput);
-  daemon.stderr.on("data", keepOutput);
+  daemon.stdout!.on("data", keepOutput);
+  daemon.stderr!.on("data", keepOutput);
   const daemonError = (what: string) => new Error(`${commandLine} ${what}${output.trim() ? `: ${output.trim()}` : ""}`);
 
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;

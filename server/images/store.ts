@@ -7,6 +7,9 @@ import path from "node:path";
 import { env } from "@/server/env";
 import { ConflictError } from "@/server/errors";
 
+/** The longest UNIX socket path (NBD exports, VNC screens): sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
 export function storeRoot(): string {
   return env().IMAGE_STORE_DIR;
 }

@@ -10,9 +10,10 @@ import { sealSecret } from "@/server/auth/secret-box";
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import type { RequestMeta } from "@/server/request-meta";
 import { liveSessionStates } from "@/wire/enums";
+import { probeKvmOnHost } from "@/server/tools/kvm-probe";
 import { closeHostConnection, parseSshTarget, PRIVATE_KEY_PURPOSE } from "./host-connections";
-import { SshConnection, SshError, type SshTarget } from "./ssh-connection";
-import { nodeCapacity, parseNodeInfo, VirshError } from "./virsh";
+import { describeTarget, SshConnection, SshError, type SshTarget } from "./ssh-connection";
+import { nodeCapacity, parseNodeInfo, virshArgv, VirshError } from "./virsh";
 
 /** What an administrator sees of a host; never the private key. */
 export const hostColumns = {
@@ -39,20 +40,19 @@ export function hostState(host: { mode: HostMode; reachable: boolean }): HostSta
   return host.reachable ? host.mode : "down";
 }
 
-/**
- * Boots the host's newest kernel under KVM with nothing to mount: it panics and, with -no-reboot,
- * QEMU exits 0 within seconds. /dev/kvm can exist while nested KVM aborts, so only this counts.
- */
-const KVM_PROBE_SCRIPT = `k=$(ls /boot/vmlinuz-* 2>/dev/null | sort | tail -n 1); [ -r "$k" ] && [ -w /dev/kvm ] || exit 3
-exec timeout 20 qemu-system-x86_64 -accel kvm -cpu host -m 64 -nodefaults -display none -no-reboot -serial none -kernel "$k" -append panic=-1`;
-
 async function probe(connection: SshConnection, libvirtUri: string) {
-  const nodeinfo = await connection.exec(["virsh", "--quiet", "-c", libvirtUri, "nodeinfo"]);
+  const nodeinfo = await connection.exec(virshArgv(libvirtUri, ["nodeinfo"]));
   if (nodeinfo.code !== 0) {
-    throw new VirshError(`virsh nodeinfo failed: ${nodeinfo.stderr.trim() || `exit code ${nodeinfo.code}`}. Is libvirt installed and running there, and may this user use ${libvirtUri}?`);
+    throw new VirshError({
+      host: describeTarget(connection.target),
+      command: "virsh nodeinfo",
+      result: nodeinfo,
+      hint: `Is libvirt installed and running there, and may this user use ${libvirtUri}?`,
+    });
   }
   const capacity = parseNodeInfo(nodeinfo.stdout);
-  const kvm = (await connection.exec(["sh", "-c", KVM_PROBE_SCRIPT], { timeoutMs: 30_000 })).code === 0;
+  // /dev/kvm can exist while nested KVM aborts: the probe boots a kernel under KVM for real.
+  const kvm = await probeKvmOnHost(connection);
   return { ...capacity, kvm };
 }
 

@@ -13,14 +13,16 @@ import { appSettings, auditEvents, hypervisorHosts, images, sessions, users, typ
 import { ConflictError, InvalidInputError, NotFoundError } from "@/server/errors";
 import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
-import { finishSession } from "@/server/sessions/finish-session";
+import { finishSession } from "@/server/sessions/session-jobs";
 import { reconcileHost } from "@/server/sessions/reconcile";
-import { serialLogName, startSession } from "@/server/sessions/start-session";
+import { startSession } from "@/server/sessions/session-jobs";
+import { serialLogName } from "@/server/sessions/start-session";
 import { createTestUser } from "@/server/testing/accounts";
 import { discardHostSessions } from "@/server/testing/discard-host-sessions";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { screenshotVm } from "@/server/testing/vm-screenshot";
 import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
+import { domainDestroy, listDomains } from "./domain";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -209,7 +211,7 @@ describe("sessions on the pool", () => {
   it("boots an image at once on a pool host, takes keyboard input, and saves it as an incremental", async () => {
     const { session, done } = await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" });
     expect(session.state).toBe("requested");
-    const running = await done;
+    const running = await done();
     expect(running, running.problem ?? "").toMatchObject({ state: "running", cpus: 1, memoryBytes: 1024 ** 3 });
     expect(names).toContain((await hostOf(running)).name);
     // No copy: the overlay is small and backed by the image.
@@ -232,7 +234,7 @@ describe("sessions on the pool", () => {
 
     const finishing = await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 });
     expect(finishing.session.state).toBe("stopping");
-    const saved = await finishing.done;
+    const saved = await finishing.done();
     expect(saved, saved.problem ?? "").toMatchObject({ state: "saved", savedImageId: running.id });
     const [image] = await db().select().from(images).where(eq(images.id, saved.savedImageId!));
     expect(image).toMatchObject({ parentId: baseId, kind: "incremental", origin: "session", machineId });
@@ -240,14 +242,14 @@ describe("sessions on the pool", () => {
     expect(statSync(storePath(image!.file)).mode & 0o777).toBe(0o444);
     expect(await guestFileExists(storePath(image!.file), "/home/alice/from-session")).toBe(true);
     expect(await guestFileExists(storePath(imageFileName(machineId, baseId)), "/home/alice/from-session")).toBe(false);
-    expect(await virsh(host, ["list", "--name"])).not.toContain(running.id);
+    expect(await listDomains({ host })).not.toContain(`twinboot-${running.id}`);
   }, 600_000);
 
   it("flattens into an independent image with the same content, and discards leaving nothing behind", async () => {
     const [incremental] = await db().select().from(images).where(and(eq(images.machineId, machineId), eq(images.kind, "incremental")));
     const independent = await startSession({ userId: owner.id, imageId: incremental!.id, vmType: "fast" });
-    expect((await independent.done).state).toBe("running");
-    const flattened = await (await finishSession({ userId: owner.id, sessionId: independent.session.id, mode: "independent", shutdownTimeoutMs: 1000 })).done;
+    expect((await independent.done()).state).toBe("running");
+    const flattened = await (await finishSession({ userId: owner.id, sessionId: independent.session.id, mode: "independent", shutdownTimeoutMs: 1000 })).done();
     expect(flattened, flattened.problem ?? "").toMatchObject({ state: "saved" });
     const [image] = await db().select().from(images).where(eq(images.id, flattened.savedImageId!));
     expect(image).toMatchObject({ kind: "independent", parentId: null, origin: "session" });
@@ -257,8 +259,8 @@ describe("sessions on the pool", () => {
 
     const before = readdirSync(storePath(machineId)).sort();
     const discarded = await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" });
-    expect((await discarded.done).state).toBe("running");
-    const gone = await (await finishSession({ userId: owner.id, sessionId: discarded.session.id, mode: "discard", shutdownTimeoutMs: 1000 })).done;
+    expect((await discarded.done()).state).toBe("running");
+    const gone = await (await finishSession({ userId: owner.id, sessionId: discarded.session.id, mode: "discard", shutdownTimeoutMs: 1000 })).done();
     expect(gone.state).toBe("discarded");
     expect(readdirSync(storePath(machineId)).sort()).toEqual(before);
     expect((await db().select().from(images).where(eq(images.machineId, machineId))).length).toBe(3);
@@ -267,50 +269,50 @@ describe("sessions on the pool", () => {
   it("reconciles sessions with the hosts' domains after a restart, a lost VM or a lost host", async () => {
     const shutdown = { shutdownTimeoutMs: 1000 };
     // A VM that disappeared (its host rebooted): failed, its overlay kept, and it can be saved.
-    const gone = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    const gone = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
     expect(gone.state).toBe("running");
-    await virsh(await hostOf(gone), ["destroy", `twinboot-${gone.id}`]);
-    await reconcileHost(await hostOf(gone), { ...shutdown, atStart: true });
+    await domainDestroy({ host: await hostOf(gone), name: `twinboot-${gone.id}` });
+    await reconcileHost(await hostOf(gone), shutdown);
     const [failed] = await db().select().from(sessions).where(eq(sessions.id, gone.id));
     expect(failed).toMatchObject({ state: "failed", problem: expect.stringMatching(/VM stopped while Twinboot was not watching/) });
     expect(existsSync(storePath(gone.overlayFile!))).toBe(true);
-    expect((await (await finishSession({ userId: owner.id, sessionId: gone.id, mode: "incremental", ...shutdown })).done).state).toBe("saved");
+    expect((await (await finishSession({ userId: owner.id, sessionId: gone.id, mode: "incremental", ...shutdown })).done()).state).toBe("saved");
 
     // A domain whose session is over: destroyed, so it cannot write into anything.
-    const stray = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    const stray = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
     await db().update(sessions).set({ state: "discarded" }).where(eq(sessions.id, stray.id));
-    const changes = await reconcileHost(await hostOf(stray), { ...shutdown, atStart: false });
+    const changes = await reconcileHost(await hostOf(stray), shutdown);
     expect(changes).toContain(`domain twinboot-${stray.id}: no live session, destroyed`);
-    expect(await virsh(await hostOf(stray), ["list", "--name"])).not.toContain(stray.id);
+    expect(await listDomains({ host: await hostOf(stray) })).not.toContain(`twinboot-${stray.id}`);
     rmSync(storePath(stray.overlayFile!), { force: true });
 
     // A host that stops answering: its session is host_lost, then running again when it is back.
-    const lost = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    const lost = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
     const host = await hostOf(lost);
     const entry = pool.find((p) => p.ssh.startsWith(`${host.sshUser}@${host.sshHost}`))!;
     process.kill(Number(readFileSync(entry.sshdPidFile, "utf8").trim()), "SIGTERM");
     closeHostConnection(host.id);
     try {
-      await reconcileHost(host, { ...shutdown, atStart: false });
+      await reconcileHost(host, shutdown);
       const [hostLost] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
       expect(hostLost).toMatchObject({ state: "host_lost", problem: expect.stringMatching(/stopped answering.*save or discard/) });
       expect(existsSync(storePath(hostLost!.overlayFile!))).toBe(true);
       // Placement avoids the host while it is down.
       expect(await checkHostHealth(host)).toBe("down");
-      const elsewhere = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+      const elsewhere = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
       expect(elsewhere.state).toBe("running");
       expect(elsewhere.hostId).not.toBe(host.id);
-      expect((await (await finishSession({ userId: owner.id, sessionId: elsewhere.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+      expect((await (await finishSession({ userId: owner.id, sessionId: elsewhere.id, mode: "discard", ...shutdown })).done()).state).toBe("discarded");
     } finally {
       startSshd(entry);
     }
     await vi.waitFor(async () => {
       closeHostConnection(host.id);
-      await reconcileHost(host, { ...shutdown, atStart: false });
+      await reconcileHost(host, shutdown);
       const [back] = await db().select().from(sessions).where(eq(sessions.id, lost.id));
       expect(back!.state).toBe("running");
     }, { timeout: 15_000, interval: 500 });
-    expect((await (await finishSession({ userId: owner.id, sessionId: lost.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+    expect((await (await finishSession({ userId: owner.id, sessionId: lost.id, mode: "discard", ...shutdown })).done()).state).toBe("discarded");
   }, 300_000);
 
   it("puts two sessions on different hosts when one host has room for only one", async () => {
@@ -326,15 +328,15 @@ describe("sessions on the pool", () => {
     await db().update(hypervisorHosts).set({ memoryBytes: 6 * 1024 ** 3 }).where(inArray(hypervisorHosts.id, hostIds));
     await db().update(hypervisorHosts).set({ mode: "draining" }).where(notInArray(hypervisorHosts.id, hostIds)); // hosts of other tests, if any
     try {
-      const first = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
-      const second = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
+      const first = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done();
+      const second = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done();
       expect([first.state, second.state]).toEqual(["running", "running"]);
       expect(first.memoryBytes).toBe(4 * 1024 ** 3);
       expect(new Set([first.hostId, second.hostId])).toEqual(new Set(hostIds));
-      const third = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done;
+      const third = await (await startSession({ userId: owner.id, imageId: bigId, vmType: "compatible" })).done();
       expect(third).toMatchObject({ state: "failed", problem: expect.stringMatching(/^No hypervisor host has room for a VM of 1 vCPU\(s\) and 4 GiB/) });
       for (const session of [first, second]) {
-        expect((await (await finishSession({ userId: owner.id, sessionId: session.id, mode: "discard", ...shutdown })).done).state).toBe("discarded");
+        expect((await (await finishSession({ userId: owner.id, sessionId: session.id, mode: "discard", ...shutdown })).done()).state).toBe("discarded");
       }
     } finally {
       for (const other of others) await db().update(hypervisorHosts).set({ mode: other.mode }).where(eq(hypervisorHosts.id, other.id));
@@ -343,10 +345,10 @@ describe("sessions on the pool", () => {
   }, 300_000);
 
   it("gives VMs no network by default, and an isolated NAT of their own when the admin enables it", async () => {
-    const plain = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+    const plain = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
     expect(plain.network).toBe("none");
     expect(await virsh(await hostOf(plain), ["domiflist", `twinboot-${plain.id}`])).not.toMatch(/user|network|bridge/);
-    await (await finishSession({ userId: owner.id, sessionId: plain.id, mode: "discard", shutdownTimeoutMs: 1000 })).done;
+    await (await finishSession({ userId: owner.id, sessionId: plain.id, mode: "discard", shutdownTimeoutMs: 1000 })).done();
 
     // A web server on this machine, reached from the guest the way the internet would be: out
     // through the NAT, from the host's own network (its veth, 10.77.N.1 as the host sees it).
@@ -365,7 +367,7 @@ describe("sessions on the pool", () => {
     const [audited] = await db().select().from(auditEvents).where(eq(auditEvents.action, "vm_network_changed")).orderBy(desc(auditEvents.at)).limit(1);
     expect(audited!.detail).toEqual({ vmNetwork: "nat" });
     try {
-      const running = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done;
+      const running = await (await startSession({ userId: owner.id, imageId: baseId, vmType: "compatible" })).done();
       expect(running).toMatchObject({ state: "running", network: "nat" });
       const host = await hostOf(running);
       expect(await virsh(host, ["domiflist", `twinboot-${running.id}`])).toMatch(/user\s+-\s+e1000/);
@@ -376,7 +378,7 @@ describe("sessions on the pool", () => {
       await vi.waitFor(() => expect(requests).toContain("/hello"), { timeout: 30_000, interval: 500 }).finally(() =>
         screenshotVm(host, running.id, path.join(SCREENSHOTS, "vm-console-nat.png")),
       );
-      const saved = await (await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 })).done;
+      const saved = await (await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 })).done();
       expect(saved.state).toBe("saved");
       expect(guestfish(storePath(imageFileName(machineId, saved.savedImageId!)), "cat", "/root/from-net").trimEnd()).toBe("hello from outside");
     } finally {

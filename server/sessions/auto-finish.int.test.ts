@@ -4,7 +4,7 @@
 // finishing is tested on the real pool (server/pool/pool.int.test.ts).
 import { existsSync } from "node:fs";
 import { eq, inArray } from "drizzle-orm";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { images, sessions, users } from "@/db/schema";
 import type { FinishMode } from "@/wire/enums";
@@ -14,7 +14,9 @@ import { imageFileName, storePath } from "@/server/images/store";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
+import { startJobRunner, type JobRunner } from "@/server/jobs/runner";
 import { finishIdleSessions, finishSessionsAfterSignOut } from "./auto-finish";
+import { finishSessionJob } from "./session-jobs";
 import { overlayFileName } from "./start-session";
 
 const MINUTE = 60_000;
@@ -24,6 +26,11 @@ const meta = { ip: "192.0.2.1", userAgent: "test" };
 /** Users made here, deleted at the end: their saved images would wait for inspection by the end-to-end tests' server. */
 const madeUsers: string[] = [];
 afterAll(() => db().delete(users).where(inArray(users.id, madeUsers)));
+
+// The finishes are jobs; a runner takes them, as each server's does.
+let runner: JobRunner;
+beforeAll(() => void (runner = startJobRunner([finishSessionJob])));
+afterAll(() => runner.stop());
 
 async function userWith(preferences: { idleTimeoutMinutes: number | null; defaultFinishMode: FinishMode }) {
   const user = await createTestUser();

@@ -5,7 +5,7 @@
 import { and, eq, gt, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import { db } from "@/db/client";
 import { authSessions, sessions, users } from "@/db/schema";
-import { finishSession } from "./finish-session";
+import { finishSession } from "./session-jobs";
 
 async function finishWithDefault(session: { id: string; userId: string; mode: "incremental" | "independent" | "discard" }, why: string, shutdownTimeoutMs: number) {
   try {

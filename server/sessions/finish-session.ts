@@ -9,16 +9,18 @@
 // in the shared store. No overlay is removed unless it was discarded or became an image.
 import { existsSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
-import { db } from "@/db/client";
+import { db, type Transaction } from "@/db/client";
 import { changeSets, hypervisorHosts, images, sessions, type Session } from "@/db/schema";
 import type { FinishMode } from "@/wire/enums";
 import { ConflictError, NotFoundError } from "@/server/errors";
 import { createQcow2Flattened, qemuImgCheck, qemuImgInfo } from "@/server/images/qcow2";
 import { imageFileName, removeStoreFile, sealImageFile, storePath } from "@/server/images/store";
-import { virsh } from "@/server/pool/virsh";
+import { domainDestroy, domainShutdown, listDomains } from "@/server/pool/domain";
 import { domainName } from "./domain-xml";
 import { moveSession } from "./session-state";
-import { serialLogName, vncSocketName } from "./start-session";
+import { inspectImageJob } from "@/server/images/inspection-job";
+import { listChangesJob } from "@/server/changes/change-set-job";
+import { serialLogName, vncSocketName, type GuardedWrite } from "./start-session";
 
 const POLL_MS = 1000;
 
@@ -34,20 +36,20 @@ async function stopVm(session: Session, timeoutMs: number): Promise<void> {
   const [host] = await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId));
   if (!host) return;
   const name = domainName(session.id);
-  const running = async () => (await virsh(host, ["list", "--name"])).split("\n").some((line) => line.trim() === name);
+  const running = async () => (await listDomains({ host })).includes(name);
   if (!(await running())) return;
-  await virsh(host, ["shutdown", name, "--mode", "acpi"]).catch(() => undefined);
+  await domainShutdown({ host, name }).catch(() => undefined);
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
     if (!(await running())) return;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-  await virsh(host, ["destroy", name]).catch(async (error: unknown) => {
+  await domainDestroy({ host, name }).catch(async (error: unknown) => {
     if (await running()) throw error;
   });
 }
 
 /** The overlay becomes an image, or a flattened copy of its chain does; one transaction records the image and the saved session. */
-async function save(session: Session, mode: "incremental" | "independent"): Promise<Session> {
+async function save(session: Session, mode: "incremental" | "independent", write: GuardedWrite): Promise<Session> {
   const overlay = session.overlayFile!;
   const imageFile = imageFileName(session.machineId, session.id);
   const [parent] = await db().select().from(images).where(eq(images.id, session.imageId));
@@ -68,7 +70,7 @@ async function save(session: Session, mode: "incremental" | "independent"): Prom
     await removeStoreFile(overlay);
   }
   const info = await qemuImgInfo(storePath(imageFile));
-  return db().transaction(async (tx) => {
+  return write(async (tx) => {
     // Carried on after a crash, the image may be recorded already.
     await tx
       .insert(images)
@@ -85,46 +87,53 @@ async function save(session: Session, mode: "incremental" | "independent"): Prom
         takenAt: new Date(),
       })
       .onConflictDoNothing();
-    // What changed, file by file, is listed by the libguestfs worker (server/changes).
+    // What changed, file by file, is listed by a job (server/changes), and the new image inspected.
     await tx
       .insert(changeSets)
       .values({ sessionId: session.id, userId: session.userId, machineId: session.machineId, baseImageId: session.imageId, imageId: session.id })
       .onConflictDoNothing();
+    await listChangesJob.enqueue({ sessionId: session.id }, { executor: tx });
+    await inspectImageJob.enqueue({ imageId: session.id }, { executor: tx });
     return moveSession(session.id, "saved", { savedImageId: session.id, endedAt: new Date() }, { executor: tx });
   });
 }
 
 /**
  * Carries a finish on from where the session is: `stopping` (the VM may still run) or `saving`.
- * Used right after the user's request, and by reconciliation after a server restart.
+ * Every step can be repeated, so an attempt that stopped anywhere is carried on by the next.
+ * Failures throw, for the job to try again; its last failure leaves the session `failed`.
  */
-export async function resumeFinish(session: Session, shutdownTimeoutMs: number): Promise<Session> {
+export async function carryOnFinish(sessionId: string, shutdownTimeoutMs: number, write: GuardedWrite): Promise<void> {
+  const [session] = await db().select().from(sessions).where(eq(sessions.id, sessionId));
+  if (!session) return;
   const mode = session.finishMode;
-  try {
-    if (!mode) throw new Error("the session has no finish mode");
-    if (session.state === "stopping") await stopVm(session, shutdownTimeoutMs);
+  if (session.state === "discarded") {
     await removeSessionSideFiles(session);
-    if (mode === "discard") {
-      if (session.overlayFile) await removeStoreFile(session.overlayFile);
-      return session.state === "discarded" ? session : await moveSession(session.id, "discarded", { endedAt: new Date() });
-    }
-    if (session.state === "stopping") await moveSession(session.id, "saving", { endedAt: new Date() });
-    return await save(session, mode);
-  } catch (error) {
-    return moveSession(session.id, "failed", { problem: `Finishing failed: ${error instanceof Error ? error.message : String(error)}` });
+    if (session.overlayFile) await removeStoreFile(session.overlayFile);
+    return;
   }
+  if (session.state !== "stopping" && session.state !== "saving") return; // finished already
+  if (!mode) throw new Error("the session has no finish mode");
+  if (session.state === "stopping") await stopVm(session, shutdownTimeoutMs);
+  await removeSessionSideFiles(session);
+  if (mode === "discard") {
+    if (session.overlayFile) await removeStoreFile(session.overlayFile);
+    await write((tx) => moveSession(session.id, "discarded", { endedAt: new Date() }, { executor: tx }));
+    return;
+  }
+  if (session.state === "stopping") await write((tx) => moveSession(session.id, "saving", { endedAt: new Date() }, { executor: tx }));
+  await save(session, mode, write);
 }
 
 /**
- * Finishes one of the user's sessions with `mode`. Resolves once the session is `stopping` (or
- * `saving`); `done` settles when it is saved or discarded (or failed, with the reason).
+ * Finishes one of the user's sessions with `mode`: moves it to `stopping` (or `saving`, or
+ * `discarded` when no VM runs) and records the finishing job, in one transaction.
+ * `enqueue` is the finishing job's (session-jobs.ts). Returns the session as moved and the job.
  */
-export async function finishSession(input: {
-  userId: string;
-  sessionId: string;
-  mode: FinishMode;
-  shutdownTimeoutMs: number;
-}): Promise<{ session: Session; done: Promise<Session> }> {
+export async function recordFinishRequest(
+  input: { userId: string; sessionId: string; mode: FinishMode },
+  enqueue: (sessionId: string, tx: Transaction) => Promise<string>,
+): Promise<{ session: Session; jobId: string }> {
   const { userId, sessionId, mode } = input;
   const [current] = await db()
     .select({ state: sessions.state, overlayFile: sessions.overlayFile })
@@ -132,12 +141,15 @@ export async function finishSession(input: {
     .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)));
   if (!current) throw new NotFoundError("No such session.");
   if (!current.overlayFile && mode !== "discard") throw new ConflictError("This session never started, so there is nothing to save; discard it.");
-  const session = current.state === "running"
-    ? await moveSession(sessionId, "stopping", { finishMode: mode }, { ownerId: userId })
-    : mode === "discard"
-      ? await moveSession(sessionId, "discarded", { finishMode: mode, endedAt: new Date() }, { ownerId: userId })
-      : await moveSession(sessionId, "saving", { finishMode: mode }, { ownerId: userId });
-  const done = resumeFinish(session, input.shutdownTimeoutMs);
-  done.catch((error: unknown) => console.error(`Finishing session ${sessionId} failed:`, error));
-  return { session, done };
+  return db().transaction(async (tx) => {
+    const moved = { ownerId: userId, executor: tx };
+    const session = current.state === "running"
+      ? await moveSession(sessionId, "stopping", { finishMode: mode }, moved)
+      : mode === "discard"
+        ? await moveSession(sessionId, "discarded", { finishMode: mode, endedAt: new Date() }, moved)
+        : await moveSession(sessionId, "saving", { finishMode: mode }, moved);
+    // A discarded session's job still has its files to remove.
+    const jobId = await enqueue(sessionId, tx);
+    return { session, jobId };
+  });
 }

@@ -4,18 +4,21 @@
 //   host unreachable          → its live sessions become host_lost (overlay kept: save or discard)
 //   host_lost, domain running → running again
 //   running, no domain        → failed: the VM is gone, its overlay is kept to save or discard
-//   provisioning              → at start only (otherwise this server is still provisioning it):
-//                               running if its domain is up (the server died between `virsh
-//                               create` and recording it), failed if not
-//   stopping                  → the finish is carried on (stopped, then saved or discarded)
+//   requested, provisioning   → left to its provisioning job (session-jobs.ts), which carries on
+//                               from wherever an earlier attempt stopped; with no open job left
+//                               (a database from before jobs): running if its domain is up,
+//                               failed if not
+//   stopping, saving          → its finishing job is queued if it has none open (one per session)
 //   a twinboot domain with no live session → destroyed: it would write into an image or a
 //                               discarded overlay. Its files are left alone.
 import { and, eq, inArray, isNotNull } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
-import { virsh } from "@/server/pool/virsh";
+import { domainDestroy, listDomains } from "@/server/pool/domain";
 import { domainName } from "./domain-xml";
-import { resumeFinish } from "./finish-session";
+import { jobs } from "@/db/schema";
+import { openJobStates } from "@/wire/enums";
+import { finishSessionJob, provisionSessionJob } from "./session-jobs";
 import { liveSessionStates } from "@/wire/enums";
 import { moveSession } from "./session-state";
 
@@ -24,18 +27,24 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function runningDomains(host: HypervisorHost): Promise<Set<string> | null> {
   try {
-    const names = (await virsh(host, ["list", "--name"])).split("\n").map((n) => n.trim());
-    return new Set(names.filter((n) => n.startsWith(DOMAIN_PREFIX)));
+    return new Set((await listDomains({ host })).filter((n) => n.startsWith(DOMAIN_PREFIX)));
   } catch {
     return null;
   }
 }
 
-/**
- * Reconciles one host; returns what it changed, for the log. Finishes under way are carried on
- * only `atStart`: at other times this server is still carrying them out itself.
- */
-export async function reconcileHost(host: HypervisorHost, options: { shutdownTimeoutMs: number; atStart: boolean }): Promise<string[]> {
+/** The sessions among `ids` that have an open job of `kind`. */
+async function withOpenJob(kind: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const open = await db()
+    .select({ key: jobs.key })
+    .from(jobs)
+    .where(and(eq(jobs.kind, kind), inArray(jobs.key, ids), inArray(jobs.state, [...openJobStates])));
+  return new Set(open.map((job) => job.key));
+}
+
+/** Reconciles one host; returns what it changed, for the log. */
+export async function reconcileHost(host: HypervisorHost, options: { shutdownTimeoutMs: number }): Promise<string[]> {
   const changes: string[] = [];
   const onHost = await db()
     .select()
@@ -53,8 +62,9 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
     return changes;
   }
 
+  const provisioning = await withOpenJob(provisionSessionJob.name, onHost.filter((s) => s.state === "provisioning").map((s) => s.id));
   for (const session of onHost) {
-    if (session.state === "provisioning" && !options.atStart) {
+    if (provisioning.has(session.id)) {
       domains.delete(domainName(session.id));
       continue;
     }
@@ -72,9 +82,8 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
         endedAt: new Date(),
       }).catch(() => undefined);
       changes.push(`session ${session.id}: VM gone, failed`);
-    } else if (session.state === "stopping" && options.atStart) {
-      void resumeFinish(session, options.shutdownTimeoutMs);
-      changes.push(`session ${session.id}: finishing resumed`);
+    } else if (session.state === "stopping") {
+      await finishSessionJob.enqueue({ sessionId: session.id, shutdownTimeoutMs: options.shutdownTimeoutMs });
     }
   }
   // A domain whose session is live on another host record is not a stray: the same libvirt
@@ -88,25 +97,25 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
     changes.push(`domain ${domainName(id)}: its session is live on another host record, left alone`);
   }
   for (const stray of domains) {
-    await virsh(host, ["destroy", stray]).catch(() => undefined);
+    await domainDestroy({ host, name: stray }).catch(() => undefined);
     changes.push(`domain ${stray}: no live session, destroyed`);
   }
   return changes;
 }
 
-export async function reconcileAllHosts(options: { shutdownTimeoutMs: number; atStart: boolean }): Promise<void> {
+export async function reconcileAllHosts(options: { shutdownTimeoutMs: number }): Promise<void> {
   const hosts = await db().select().from(hypervisorHosts);
   for (const host of hosts) {
     for (const change of await reconcileHost(host, options)) console.log(`Reconciling ${host.name}: ${change}`);
   }
-  if (!options.atStart) return;
-  // Sessions the server stopped before placing them: nothing was made for them.
-  const unplaced = await db().select().from(sessions).where(eq(sessions.state, "requested"));
-  for (const session of unplaced) {
+  // Sessions never placed, whose job is gone: nothing was made for them.
+  const requested = await db().select({ id: sessions.id }).from(sessions).where(eq(sessions.state, "requested"));
+  const queued = await withOpenJob(provisionSessionJob.name, requested.map((s) => s.id));
+  for (const session of requested.filter((s) => !queued.has(s.id))) {
     await moveSession(session.id, "failed", { problem: "The server restarted before this VM was started: start it again.", endedAt: new Date() }).catch(() => undefined);
     console.log(`Reconciling: session ${session.id} was never placed, failed`);
   }
-  // Sessions whose saving was under way when the server stopped: no VM left, carry on saving.
-  const saving = await db().select().from(sessions).where(and(eq(sessions.state, "saving"), isNotNull(sessions.finishMode)));
-  for (const session of saving) void resumeFinish(session, options.shutdownTimeoutMs);
+  // Sessions being saved (no VM left): their finishing job, if none is open.
+  const saving = await db().select({ id: sessions.id }).from(sessions).where(and(eq(sessions.state, "saving"), isNotNull(sessions.finishMode)));
+  for (const session of saving) await finishSessionJob.enqueue({ sessionId: session.id, shutdownTimeoutMs: options.shutdownTimeoutMs });
 }

@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError } from "@/server/errors";
 /** Where each state may go next. saved and discarded are final; failed and host_lost keep their overlay until the user decides. */
 export const NEXT_STATES: Record<SessionState, readonly SessionState[]> = {
   requested: ["provisioning", "failed"],
-  provisioning: ["running", "failed"],
+  provisioning: ["provisioning", "running", "failed"], // again: an attempt that stopped mid-way is carried on
   running: ["stopping", "host_lost", "failed"],
   stopping: ["saving", "discarded", "host_lost", "failed"],
   saving: ["saved", "failed"],

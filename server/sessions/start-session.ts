@@ -1,19 +1,19 @@
 // Starting a session: a qcow2 overlay on the chosen image — made on the host, in the machine's
 // folder, with the image as its backing file, so nothing is copied — and a transient libvirt
-// domain on the host that placement chose. The request returns at once with the session
-// `requested`; provisioning continues in the background and the UI follows the state.
-import { and, eq, inArray, sql } from "drizzle-orm";
-import { db } from "@/db/client";
+// domain on the host that placement chose. The request records the session `requested` and its
+// provisioning job in one transaction and returns; the job (session-jobs.ts) does the rest, on
+// whichever server claims it, and the UI follows the session's state.
+import { and, eq, inArray, ne, sql } from "drizzle-orm";
+import { db, type Transaction } from "@/db/client";
 import { hypervisorHosts, images, machines, sessions, type HypervisorHost, type Session } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
-import { overlayCreateArgs } from "@/server/images/qcow2";
-import { ensureStoreDir, imageFileName, storePath } from "@/server/images/store";
+import { ensureStoreDir, imageFileName, MAX_SOCKET_PATH_BYTES, removeStoreFile, storePath } from "@/server/images/store";
 import { placeVm, type HostLoad } from "@/server/pool/placement";
-import { runOnHost } from "@/server/pool/host-connections";
-import { virsh } from "@/server/pool/virsh";
+import { domainCreate, domainDestroy, listDomains } from "@/server/pool/domain";
+import { overlayCreateOnHost } from "@/server/pool/host-image";
 import { getVmNetwork } from "@/server/settings/vm-network";
 import { ZMachineProfileSchema } from "@/wire/agent";
-import { sessionDomainXml, sessionVmSize, type VmType } from "./domain-xml";
+import { domainName, sessionDomainXml, sessionVmSize, type VmType } from "./domain-xml";
 import { liveSessionStates } from "@/wire/enums";
 import { moveSession } from "./session-state";
 
@@ -27,8 +27,6 @@ export function overlayFileName(machineId: string, sessionId: string): string {
 
 /** VNC sockets live apart from the machine folders: a UNIX socket path is at most 107 bytes. */
 export const VNC_SOCKET_DIR = ".vnc";
-/** sockaddr_un.sun_path holds 108 bytes including the terminating NUL. */
-const MAX_SOCKET_PATH_BYTES = 107;
 
 export function vncSocketName(sessionId: string): string {
   return `${VNC_SOCKET_DIR}/${sessionId}.sock`;
@@ -38,7 +36,10 @@ export function serialLogName(machineId: string, sessionId: string): string {
   return `${machineId}/.session-${sessionId}.log`;
 }
 
-async function hostLoads(): Promise<(HostLoad & { host: HypervisorHost })[]> {
+/** Every write of a job goes through its claim check (server/jobs): a write runs `work` in such a transaction. */
+export type GuardedWrite = <T>(work: (tx: Transaction) => Promise<T>) => Promise<T>;
+
+async function hostLoads(exceptSessionId: string): Promise<(HostLoad & { host: HypervisorHost })[]> {
   const hosts = await db().select().from(hypervisorHosts);
   const used = await db()
     .select({
@@ -47,7 +48,7 @@ async function hostLoads(): Promise<(HostLoad & { host: HypervisorHost })[]> {
       memoryBytes: sql<number>`coalesce(sum(${sessions.memoryBytes}), 0)::bigint`,
     })
     .from(sessions)
-    .where(inArray(sessions.state, [...liveSessionStates]))
+    .where(and(inArray(sessions.state, [...liveSessionStates]), ne(sessions.id, exceptSessionId)))
     .groupBy(sessions.hostId);
   return hosts.map((host) => {
     const load = used.find((u) => u.hostId === host.id);
@@ -64,39 +65,75 @@ async function hostLoads(): Promise<(HostLoad & { host: HypervisorHost })[]> {
   });
 }
 
-/** Places, creates the overlay and the domain; the session ends `running`, or `failed` with the reason. */
-async function provision(session: Session, image: { file: string; profile: unknown; machineName: string; takenAt: Date }): Promise<Session> {
-  const profile = ZMachineProfileSchema.safeParse(image.profile);
+/**
+ * What an earlier attempt that stopped mid-way left: its VM, if it got as far as starting it
+ * (then the session is simply running), else its overlay, removed so the next attempt starts clean.
+ * True when the VM is up.
+ */
+async function takeOverEarlierAttempt(session: Session): Promise<boolean> {
+  const [host] = session.hostId ? await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId)) : [];
+  if (host && (await listDomains({ host })).includes(domainName(session.id))) return true;
+  if (host) await domainDestroy({ host, name: domainName(session.id) }).catch(() => undefined);
+  if (session.overlayFile) await removeStoreFile(session.overlayFile);
+  return false;
+}
+
+/**
+ * Places, creates the overlay and the domain; the session ends `running`, or `failed` when no
+ * host can take it. Other failures throw, for the job to try again (on another host if need be).
+ * Carried on from wherever an earlier attempt stopped.
+ */
+export async function provisionSession(sessionId: string, write: GuardedWrite): Promise<void> {
+  const [found] = await db()
+    .select({ session: sessions, profile: images.profile, takenAt: images.takenAt, machineName: machines.name })
+    .from(sessions)
+    .innerJoin(images, eq(images.id, sessions.imageId))
+    .innerJoin(machines, eq(machines.id, sessions.machineId))
+    .where(eq(sessions.id, sessionId));
+  if (!found || (found.session.state !== "requested" && found.session.state !== "provisioning")) return; // gone, or carried through already
+  const { session } = found;
+  if (session.state === "provisioning" && (await takeOverEarlierAttempt(session))) {
+    await write((tx) => moveSession(session.id, "running", { runningAt: new Date() }, { executor: tx }));
+    return;
+  }
+  const profile = ZMachineProfileSchema.safeParse(found.profile);
   const size = sessionVmSize(profile.success ? profile.data : { cpus: 2, memoryBytes: 2 * GiB }, SESSION_LIMIT);
-  const placed = placeVm(await hostLoads(), size);
+  const placed = placeVm(await hostLoads(session.id), size);
   if (!placed) {
-    return moveSession(session.id, "failed", {
-      problem: `No hypervisor host has room for a VM of ${size.cpus} vCPU(s) and ${size.memoryBytes / GiB} GiB right now. Try again in a while, or ask an administrator to add a host.`,
-      endedAt: new Date(),
-    });
+    await write((tx) =>
+      moveSession(session.id, "failed", {
+        problem: `No hypervisor host has room for a VM of ${size.cpus} vCPU(s) and ${size.memoryBytes / GiB} GiB right now. Try again in a while, or ask an administrator to add a host.`,
+        endedAt: new Date(),
+      }, { executor: tx }),
+    );
+    return;
   }
   const { host } = placed;
   const overlayFile = overlayFileName(session.machineId, session.id);
   await ensureStoreDir(VNC_SOCKET_DIR);
   const vncSocketPath = storePath(vncSocketName(session.id));
   if (Buffer.byteLength(vncSocketPath) > MAX_SOCKET_PATH_BYTES) {
-    return moveSession(session.id, "failed", {
-      problem: `The VM's screen socket ${vncSocketPath} would be longer than ${MAX_SOCKET_PATH_BYTES} bytes: ask the administrator for a shorter IMAGE_STORE_DIR.`,
-      endedAt: new Date(),
-    });
+    await write((tx) =>
+      moveSession(session.id, "failed", {
+        problem: `The VM's screen socket ${vncSocketPath} would be longer than ${MAX_SOCKET_PATH_BYTES} bytes: ask the administrator for a shorter IMAGE_STORE_DIR.`,
+        endedAt: new Date(),
+      }, { executor: tx }),
+    );
+    return;
   }
   const network = await getVmNetwork();
-  await moveSession(session.id, "provisioning", { hostId: host.id, cpus: size.cpus, memoryBytes: size.memoryBytes, overlayFile, vncSocketPath, network });
+  await write((tx) =>
+    moveSession(session.id, "provisioning", { hostId: host.id, cpus: size.cpus, memoryBytes: size.memoryBytes, overlayFile, vncSocketPath, network }, { executor: tx }),
+  );
   try {
     // Made by the host's own user, so its QEMU owns what it writes; the backing file is named
     // relative to the folder both share.
     const overlayPath = storePath(overlayFile);
     const backingPath = storePath(imageFileName(session.machineId, session.imageId));
-    const created = await runOnHost(host, ["qemu-img", ...overlayCreateArgs({ file: overlayPath, backingFile: backingPath })]);
-    if (created.code !== 0) throw new Error(`qemu-img create on host ${host.name} failed: ${created.stderr.trim()}`);
+    await overlayCreateOnHost({ host, file: overlayPath, backingFile: backingPath });
     const domain = sessionDomainXml({
       sessionId: session.id,
-      title: `Twinboot session of ${image.machineName} (${image.takenAt.toISOString()})`,
+      title: `Twinboot session of ${found.machineName} (${found.takenAt.toISOString()})`,
       firmware: profile.success ? profile.data.firmware : "bios",
       vmType: session.vmType,
       size,
@@ -106,32 +143,33 @@ async function provision(session: Session, image: { file: string; profile: unkno
       serialLogPath: storePath(serialLogName(session.machineId, session.id)),
       network,
     });
-    await virsh(host, ["create", "/dev/stdin"], { stdin: domain });
-    return await moveSession(session.id, "running", { runningAt: new Date() });
+    await domainCreate({ host, xml: domain });
   } catch (error) {
-    return moveSession(session.id, "failed", {
-      problem: `The VM could not be started on ${host.name}: ${error instanceof Error ? error.message : String(error)}`,
-      endedAt: new Date(),
-    });
+    throw new Error(`The VM could not be started on ${host.name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+  await write((tx) => moveSession(session.id, "running", { runningAt: new Date() }, { executor: tx }));
 }
 
 /**
- * Starts a session from one of the user's images. Resolves once the session is recorded; `done`
- * settles when provisioning has ended (running or failed), for callers that wait.
+ * Records a session on one of the user's images, `requested`, with its provisioning job, in one
+ * transaction. `enqueue` is the provisioning job's (session-jobs.ts), passed in so that this
+ * module does not depend on the job runner.
  */
-export async function startSession(input: { userId: string; imageId: string; vmType: VmType }): Promise<{ session: Session; done: Promise<Session> }> {
+export async function recordSessionRequest(
+  input: { userId: string; imageId: string; vmType: VmType },
+  enqueue: (sessionId: string, tx: Transaction) => Promise<string>,
+): Promise<{ session: Session; jobId: string }> {
   const [image] = await db()
-    .select({ id: images.id, machineId: images.machineId, file: images.file, profile: images.profile, takenAt: images.takenAt, machineName: machines.name })
+    .select({ id: images.id, machineId: images.machineId })
     .from(images)
     .innerJoin(machines, eq(machines.id, images.machineId))
     .where(and(eq(images.id, input.imageId), eq(machines.ownerId, input.userId)));
   if (!image) throw new NotFoundError("No such image. It may have been deleted.");
-  const [session] = await db()
-    .insert(sessions)
-    .values({ userId: input.userId, machineId: image.machineId, imageId: image.id, vmType: input.vmType })
-    .returning();
-  const done = provision(session!, image);
-  done.catch((error: unknown) => console.error(`Provisioning session ${session!.id} failed:`, error));
-  return { session: session!, done };
+  return db().transaction(async (tx) => {
+    const [session] = await tx
+      .insert(sessions)
+      .values({ userId: input.userId, machineId: image.machineId, imageId: image.id, vmType: input.vmType })
+      .returning();
+    return { session: session!, jobId: await enqueue(session!.id, tx) };
+  });
 }

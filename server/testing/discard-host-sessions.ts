@@ -4,7 +4,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, sessions } from "@/db/schema";
-import { finishSession } from "@/server/sessions/finish-session";
+import { finishSession } from "@/server/sessions/session-jobs";
 
 export async function discardHostSessions(hostNames: string[]): Promise<void> {
   const left = await db()
@@ -14,6 +14,6 @@ export async function discardHostSessions(hostNames: string[]): Promise<void> {
     .where(and(inArray(hypervisorHosts.name, hostNames), inArray(sessions.state, ["running", "host_lost", "failed"])));
   for (const session of left) {
     const finishing = await finishSession({ userId: session.userId, sessionId: session.id, mode: "discard", shutdownTimeoutMs: 0 }).catch(() => null);
-    await finishing?.done;
+    await finishing?.done();
   }
 }

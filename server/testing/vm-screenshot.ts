@@ -1,11 +1,11 @@
-// A session VM's screen as the tests see it: `virsh screenshot` on the VM's host, over the pooled
+// A session VM's screen as the tests see it: domainScreenshot on the VM's host, over the pooled
 // SSH connection like every other libvirt call, written to stdout. QEMU answers with PNG where
 // libvirt asks for it (libvirt ≥ 8.x with QEMU ≥ 7.1), and with a binary PPM (P6) before: that is
 // converted to PNG here, so the screenshot can be opened beside the browser's.
 import { writeFileSync } from "node:fs";
 import { PNG } from "pngjs";
 import type { HypervisorHost } from "@/db/schema";
-import { runOnHost } from "@/server/pool/host-connections";
+import { domainScreenshot } from "@/server/pool/domain";
 import { domainName } from "@/server/sessions/domain-xml";
 
 export interface Screen {
@@ -39,9 +39,7 @@ export function toScreen(image: Buffer): Screen {
 }
 
 export async function screenshotVm(host: HypervisorHost, sessionId: string, savePngTo?: string): Promise<Screen> {
-  const result = await runOnHost(host, ["virsh", "--quiet", "-c", host.libvirtUri, "screenshot", domainName(sessionId), "--file", "/dev/stdout"]);
-  if (result.code !== 0) throw new Error(`virsh screenshot on host ${host.name} failed: ${result.stderr.trim()}`);
-  const screen = toScreen(result.output);
+  const screen = toScreen(await domainScreenshot({ host, name: domainName(sessionId) }));
   if (savePngTo) writeFileSync(savePngTo, screen.png);
   return screen;
 }

@@ -3,10 +3,9 @@
 // thousands in one go with script(), which pipes them to a single `guestfish --remote` client
 // (an appliance round trip each, instead of a process each). An appliance launch costs seconds
 // (tens under TCG): do everything a job needs in one.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { kvmWorks } from "./kvm-probe";
-import { runTool, ToolError } from "./run-tool";
+import { runTool, spawnTool, startDaemon, ToolError } from "./run-tool";
 
 export interface GuestfishDisk {
   file: string;
@@ -33,7 +32,7 @@ export class Guestfish {
     };
     const args = ["--listen", ...(writable ? [] : ["--ro"])];
     for (const disk of disks) args.push(`--format=${disk.format}`, "-a", disk.file);
-    const started = await runTool("guestfish", args, { env, timeoutMs: 30_000 });
+    const started = await startDaemon("guestfish", args, { env, timeoutMs: 30_000 });
     const pid = /GUESTFISH_PID=(\d+)/.exec(started.stdout)?.[1];
     if (!pid) throw new ToolError(`guestfish --listen did not say its pid: ${started.stdout}${started.stderr}`);
     const fish = new Guestfish(pid, env);
@@ -60,18 +59,20 @@ export class Guestfish {
     if (commands.length === 0) return [];
     const marker = `@@twinboot-${randomBytes(8).toString("hex")}`;
     const text = commands.map((command, i) => `-${command}\necho ${marker} ${i}\n`).join("");
+    // A client that dies mid-script (its appliance crashed or was killed) fails this call, not
+    // the server: spawnTool handles the broken pipe.
+    const child = await spawnTool("guestfish", [`--remote=${this.pid}`], { env: this.env });
     const stdout = await new Promise<string>((resolve, reject) => {
-      const child = spawn("guestfish", [`--remote=${this.pid}`], { env: this.env, stdio: ["pipe", "pipe", "pipe"] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-      child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+      child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
+      child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
       child.on("error", reject);
-      child.on("close", (code) => {
+      child.on("close", (code, signal) => {
         if (code === 0) resolve(Buffer.concat(out).toString("utf8"));
-        else reject(new ToolError(`guestfish --remote (a script of ${commands.length} commands) exited with code ${code}: ${Buffer.concat(err).toString("utf8").trim()}`));
+        else reject(new ToolError(`guestfish --remote (a script of ${commands.length} commands) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}: ${Buffer.concat(err).toString("utf8").trim()}`));
       });
-      child.stdin.end(text);
+      child.stdin!.end(text);
     });
     // Output is "<output of 0>@@… 0\n<output of 1>@@… 1\n…"; an empty output is a failure
     // for the commands used here (each prints something when it succeeds).

@@ -5,7 +5,7 @@ import { TRPCError } from "@trpc/server";
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { applyRequests, auditEvents, changeSets, consoleTickets, fileChanges, images, machines, recoveryCodes, sessions, users } from "@/db/schema";
+import { applyRequests, auditEvents, changeSets, consoleTickets, fileChanges, images, jobs, machines, recoveryCodes, sessions, users } from "@/db/schema";
 import { beginTotpSetup, confirmTotpSetup } from "@/server/account/second-factor-settings";
 import { touchAuthSession } from "@/server/auth/auth-session";
 import { signInWithPassword } from "@/server/auth/sign-in";
@@ -183,6 +183,12 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     expect((await a.caller.images.get({ imageId: a.image.id })).id).toBe(a.image.id);
     await expectCode(a.caller.images.get({ imageId: v.image.id }), "NOT_FOUND");
   },
+  "images.retryInspection": async (a, v) => {
+    await db().update(images).set({ inspectionState: "failed" }).where(eq(images.id, v.image.id));
+    await expectCode(a.caller.images.retryInspection({ imageId: v.image.id }), "NOT_FOUND");
+    expect((await db().select().from(images).where(eq(images.id, v.image.id)))[0]!.inspectionState).toBe("failed");
+    expect(await db().select().from(jobs).where(eq(jobs.key, v.image.id))).toEqual([]);
+  },
   "sessions.start": async (a, v) => {
     await expectCode(a.caller.sessions.start({ imageId: v.image.id, vmType: "compatible" }), "NOT_FOUND");
     expect(await db().select().from(sessions).where(and(eq(sessions.imageId, v.image.id), eq(sessions.userId, a.id)))).toEqual([]);
@@ -220,6 +226,15 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     await db().insert(fileChanges).values({ sessionId: v.session.id, filesystem: "/dev/sda1", path: "/secret", change: "added", aspects: [] });
     expect(await a.caller.changes.list({ sessionId: v.session.id })).toBeNull();
     expect((await v.caller.changes.list({ sessionId: v.session.id }))?.changes.map((c) => c.path)).toEqual(["/secret"]);
+  },
+  "changes.retry": async (a, v) => {
+    await db()
+      .insert(changeSets)
+      .values({ sessionId: v.session.id, userId: v.id, machineId: v.machine.id, baseImageId: v.image.id, imageId: v.image.id, state: "failed" })
+      .onConflictDoUpdate({ target: changeSets.sessionId, set: { state: "failed" } });
+    await expectCode(a.caller.changes.retry({ sessionId: v.session.id }), "NOT_FOUND");
+    expect((await db().select().from(changeSets).where(eq(changeSets.sessionId, v.session.id)))[0]!.state).toBe("failed");
+    expect(await db().select().from(jobs).where(eq(jobs.key, v.session.id))).toEqual([]);
   },
   "applyBack.request": async (a, v) => {
     // Neither the victim's changes to the attacker's machine, nor the attacker's to the victim's.

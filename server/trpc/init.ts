@@ -1,18 +1,12 @@
 // tRPC setup, in three parts: 1. the context, 2. initialisation with the error formatter,
 // 3. the procedures every router builds on (public, protected, admin).
-import { initTRPC, TRPCError, type TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { z, ZodError } from "zod";
 import type { SessionUser } from "@/wire/identity";
 import { env } from "@/server/env";
-import {
-  ConflictError,
-  DomainError,
-  IdentityNotConfirmedError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-} from "@/server/errors";
+import { INTERNAL_MESSAGE, isExpectedError, trpcCodeOf } from "@/server/error-map";
+import { RateLimitedError } from "@/server/errors";
 import { requestMeta, type RequestMeta } from "@/server/request-meta";
 import { isSameOrigin } from "./same-origin";
 
@@ -34,8 +28,6 @@ export function createTRPCContext(opts: { headers: Headers; user: SessionUser | 
 }
 
 // 2. Initialisation ---------------------------------------------------------------------------
-
-const INTERNAL_MESSAGE = "Something went wrong on our side. Try again; if it keeps happening, tell your administrator.";
 
 function describeZodError(error: ZodError): string {
   const issue = error.issues[0];
@@ -71,21 +63,12 @@ export const router = t.router;
 
 // 3. Procedures -------------------------------------------------------------------------------
 
-const DOMAIN_ERROR_CODES: [new (...args: never[]) => DomainError, TRPC_ERROR_CODE_KEY][] = [
-  [NotFoundError, "NOT_FOUND"],
-  [ConflictError, "CONFLICT"],
-  [InvalidInputError, "BAD_REQUEST"],
-  [IdentityNotConfirmedError, "FORBIDDEN"],
-  [RateLimitedError, "TOO_MANY_REQUESTS"],
-];
-
-/** Maps the domain's own errors to tRPC codes; anything else stays an internal error. */
+/** Maps the domain's own errors to tRPC codes (server/error-map.ts); anything else stays an internal error. */
 const domainErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok && result.error.cause instanceof DomainError) {
-    const cause = result.error.cause;
-    const code = DOMAIN_ERROR_CODES.find(([kind]) => cause instanceof kind)?.[1] ?? "INTERNAL_SERVER_ERROR";
-    throw new TRPCError({ code, message: cause.message, cause });
+  const cause = result.ok ? null : result.error.cause;
+  if (isExpectedError(cause) && !(cause instanceof ZodError)) {
+    throw new TRPCError({ code: trpcCodeOf(cause), message: cause.message, cause });
   }
   return result;
 });

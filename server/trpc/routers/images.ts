@@ -1,5 +1,6 @@
 // Images on a machine's timeline.
 import { z } from "zod";
+import { retryInspection } from "@/server/images/inspection-job";
 import { getImageOrThrow, listMachineImages } from "@/server/images/timeline";
 import { ZMachineIdSchema } from "@/wire/machines";
 import { protectedProcedure, router } from "../init";
@@ -10,4 +11,9 @@ export const imagesRouter = router({
   get: protectedProcedure
     .input(z.object({ imageId: z.uuid("That is not an image id.") }))
     .query(({ ctx, input }) => getImageOrThrow(ctx.user.id, input.imageId)),
+
+  /** Inspects an image again after its inspection failed. */
+  retryInspection: protectedProcedure
+    .input(z.object({ imageId: z.uuid("That is not an image id.") }))
+    .mutation(({ ctx, input }) => retryInspection(ctx.user.id, input.imageId)),
 });

@@ -1,10 +1,9 @@
 // VM sessions: start one from an image, follow it, finish it. Every call is scoped to the user.
 import { issueConsoleTicket } from "@/server/console/tickets";
 import { env } from "@/server/env";
-import { finishSession } from "@/server/sessions/finish-session";
+import { finishSession, startSession } from "@/server/sessions/session-jobs";
 import { getSessionPreferences, setSessionPreferences } from "@/server/sessions/session-preferences";
 import { getSessionOrThrow, listSessions, usageByMonth } from "@/server/sessions/session-queries";
-import { startSession } from "@/server/sessions/start-session";
 import { ZFinishSessionSchema, ZSessionIdSchema, ZSessionPreferencesSchema, ZStartSessionSchema } from "@/wire/sessions";
 import { protectedProcedure, router } from "../init";
 

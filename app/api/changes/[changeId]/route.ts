@@ -8,7 +8,7 @@ import { recordAudit } from "@/server/audit/record-audit";
 import { currentSessionUser } from "@/server/auth/session-user";
 import { plainError } from "@/server/http/plain-error";
 import { readChangedFile } from "@/server/changes/changed-file";
-import { NotFoundError, RateLimitedError } from "@/server/errors";
+import { toHttpResponse } from "@/server/error-map";
 import { requestMeta } from "@/server/request-meta";
 
 const ZChangedFileQuerySchema = z.object({
@@ -43,9 +43,10 @@ export async function GET(req: Request, { params }: { params: Promise<{ changeId
       },
     });
   } catch (error) {
-    if (error instanceof NotFoundError) return plainError(404, error.message);
-    if (error instanceof RateLimitedError) return plainError(429, error.message);
-    console.error("changed file download failed:", error);
-    return plainError(500, "The file could not be read from the image. Try again; if it keeps failing, an administrator can find the reason in the server log.");
+    return toHttpResponse(error, {
+      format: "text",
+      logAs: "changed file download failed",
+      internalMessage: "The file could not be read from the image. Try again; if it keeps failing, an administrator can find the reason in the server log.",
+    });
   }
 }

@@ -2,9 +2,7 @@
 // through the relay (server/console/relay.ts); text frames are the relay's own — "ping <t>"
 // answered with "pong <t>" — and never reach noVNC. They measure the round trip to the server.
 import type { RfbChannel } from "@novnc/novnc";
-
-export const CONSOLE_SUBPROTOCOL = "twinboot.console";
-const TICKET_PREFIX = "twinboot.ticket.";
+import { CONSOLE_PATH, CONSOLE_SUBPROTOCOL, TICKET_SUBPROTOCOL_PREFIX } from "@/wire/console";
 const PING_EVERY_MS = 2000;
 
 export class ConsoleChannel implements RfbChannel {
@@ -17,10 +15,10 @@ export class ConsoleChannel implements RfbChannel {
 
   /** `onRoundTrip` hears each measured round trip, in milliseconds. */
   constructor(ticket: string, onRoundTrip: (ms: number) => void) {
-    const url = new URL("/api/console", window.location.href);
+    const url = new URL(CONSOLE_PATH, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     // The ticket travels as a subprotocol value: never in the URL, history or logs.
-    this.socket = new WebSocket(url, [CONSOLE_SUBPROTOCOL, `${TICKET_PREFIX}${ticket}`]);
+    this.socket = new WebSocket(url, [CONSOLE_SUBPROTOCOL, `${TICKET_SUBPROTOCOL_PREFIX}${ticket}`]);
     this.socket.binaryType = "arraybuffer";
     this.socket.onopen = (event) => {
       this.pinger = setInterval(() => this.socket.readyState === WebSocket.OPEN && this.socket.send(`ping ${performance.now()}`), PING_EVERY_MS);

@@ -10,7 +10,9 @@ import type RFB from "@novnc/novnc";
 import { useMutation } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import { createPortal } from "react-dom";
-import { errorMessage, useTRPC } from "../../../../_trpc/client";
+import { backoffDelay } from "@/wire/backoff";
+import { CONSOLE_ENDED_TRPC_CODES } from "@/wire/console";
+import { errorCode, errorMessage, useTRPC } from "../../../../_trpc/client";
 import { ConsoleChannel } from "./console-channel";
 import { BACKSPACE, KEYS, keysymOf, MODIFIERS, needsShift, RETURN, SHIFT, type SpecialKey } from "./keys";
 import { usePinchZoom } from "./use-pinch-zoom";
@@ -26,7 +28,8 @@ const LINK_TEXT: Record<Link, string> = {
   reconnecting: "Reconnecting…",
   closed: "Not connected",
 };
-const RETRY_MAX_MS = 10_000;
+/** Reconnecting waits 1 s, 2 s, 4 s, … up to 10 s. */
+const RECONNECT_BACKOFF = { baseMs: 1000, maxMs: 10_000 };
 
 function ToolButton({ children, pressed, onClick, label }: { children: ReactNode; pressed?: boolean; onClick: () => void; label?: string }) {
   return (
@@ -74,7 +77,7 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
     const again = () => {
       attempt += 1;
       setLink("reconnecting");
-      retry = setTimeout(() => void connect(), Math.min(500 * 2 ** attempt, RETRY_MAX_MS));
+      retry = setTimeout(() => void connect(), backoffDelay(attempt, RECONNECT_BACKOFF));
     };
     const connect = async () => {
       let ticket: string;
@@ -82,11 +85,11 @@ export function ConsoleViewer({ sessionId, title, onClose, onFinish }: { session
         ticket = (await issueRef.current({ sessionId })).ticket;
       } catch (error) {
         if (cancelled) return;
-        const message = errorMessage(error);
-        // The VM stopped (finished, lost): nothing to reconnect to.
-        if (/not running|No such session/.test(message)) {
+        // The session is gone or its VM stopped (finished, lost): nothing to reconnect to.
+        const code = errorCode(error);
+        if (code && CONSOLE_ENDED_TRPC_CODES.includes(code)) {
           setLink("closed");
-          setProblem(message);
+          setProblem(errorMessage(error));
           return;
         }
         return again();

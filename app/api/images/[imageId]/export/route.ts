@@ -6,7 +6,7 @@ import { z } from "zod";
 import { db } from "@/db/client";
 import { recordAudit } from "@/server/audit/record-audit";
 import { currentSessionUser } from "@/server/auth/session-user";
-import { DomainError, NotFoundError } from "@/server/errors";
+import { isExpectedError, toHttpResponse } from "@/server/error-map";
 import { plainError } from "@/server/http/plain-error";
 import { EXPORT_FORMATS, exportImage } from "@/server/images/export-image";
 import { requestMeta } from "@/server/request-meta";
@@ -38,10 +38,11 @@ export async function GET(req: Request, { params }: { params: Promise<{ imageId:
       },
     });
   } catch (error) {
-    if (error instanceof NotFoundError) return plainError(404, error.message);
-    if (error instanceof DomainError) return plainError(400, error.message);
-    if (req.signal.aborted) return plainError(499, "The download was cancelled.");
-    console.error("image export failed:", error);
-    return plainError(500, "The image could not be exported. Try again; if it keeps failing, an administrator can find the reason in the server log.");
+    if (!isExpectedError(error) && req.signal.aborted) return plainError(499, "The download was cancelled.");
+    return toHttpResponse(error, {
+      format: "text",
+      logAs: "image export failed",
+      internalMessage: "The image could not be exported. Try again; if it keeps failing, an administrator can find the reason in the server log.",
+    });
   }
 }

@@ -1,10 +1,5 @@
-import { withAgent } from "@/server/agent-api/agent-route";
-import { assertSameMachine } from "@/server/agent-api/authenticate-agent";
-import { getAgentMachineState } from "@/server/agent-api/machine-state";
+import { serveMachineState } from "@/server/agent-api/serve-machine-state";
 
 export async function GET(req: Request, { params }: { params: Promise<{ machineId: string }> }) {
-  return withAgent(req, async (agent) => {
-    assertSameMachine(agent, (await params).machineId);
-    return Response.json(await getAgentMachineState(agent));
-  });
+  return serveMachineState(req, await params);
 }
