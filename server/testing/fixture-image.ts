@@ -10,9 +10,14 @@ import { ensureMachineDir, imageFileName, storePath } from "@/server/images/stor
 
 const FIXTURE_BYTES = 256 * 1024 ** 2;
 
+/** The fixture disk (raw), built if it is not cached yet. */
+export function fixtureImagePath(): string {
+  return execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
+}
+
 export async function addFixtureImage(machineId: string): Promise<string> {
   await ensureMachineDir(machineId);
-  const fixture = execFileSync("bash", ["e2e/fixtures/build-office-pc.sh"], { encoding: "utf8" }).trim().split("\n").at(-1)!;
+  const fixture = fixtureImagePath();
   const imageId = randomUUID();
   const file = imageFileName(machineId, imageId);
   execFileSync("qemu-img", ["convert", "-O", "qcow2", fixture, storePath(file)]);

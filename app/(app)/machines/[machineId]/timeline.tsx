@@ -36,6 +36,7 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
   const [vmType, setVmType] = useState<VmType>("compatible");
   const router = useRouter();
   const start = useMutation(trpc.sessions.start.mutationOptions({ onSuccess: ({ sessionId }) => router.push(`/sessions/${sessionId}`) }));
+  const reinspect = useMutation(trpc.images.retryInspection.mutationOptions({ onSuccess: () => void list.refetch() }));
 
   if (list.isError) return <Notice kind="error">{errorMessage(list.error)}</Notice>;
   const imagesNewestFirst = list.data ?? [];
@@ -84,7 +85,18 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
             <dt>Parent</dt>
             <dd className="[overflow-wrap:anywhere]">{selected.parentId ?? "none (a full image)"}</dd>
             <dt>System</dt>
-            <dd>{describeSystem(selected)}</dd>
+            <dd>
+              {describeSystem(selected)}
+              {selected.inspectionState === "failed" ? (
+                <span className="mt-1 block space-y-2">
+                  <span className="block">{String(selected.inspection?.error ?? "")}</span>
+                  {reinspect.error ? <Notice kind="error">{errorMessage(reinspect.error)}</Notice> : null}
+                  <Button disabled={reinspect.isPending} onClick={() => reinspect.mutate({ imageId: selected.id })}>
+                    Inspect again
+                  </Button>
+                </span>
+              ) : null}
+            </dd>
             {inspectionOf(selected)?.os ? (
               <>
                 <dt>Hostname</dt>

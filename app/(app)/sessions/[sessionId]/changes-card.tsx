@@ -5,12 +5,12 @@
 // file downloadable as it is after the session (or as it was, for a deleted one). Each change has
 // a box: what is unticked is left out when the changes are sent home (apply-back-panel.tsx);
 // system noise starts unticked.
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState } from "react";
 import type { ChangeKind } from "@/wire/enums";
 import { describeNoiseRule, isNoise } from "@/wire/changes";
 import { formatBytes } from "../../../_components/format";
-import { Card, Notice } from "../../../_components/ui";
+import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ApplyBackPanel } from "./apply-back-panel";
 import { changeTree, type ChangeNode } from "./change-tree";
@@ -111,6 +111,7 @@ export function ChangesCard({ sessionId, machineId }: { sessionId: string; machi
     ...trpc.changes.list.queryOptions({ sessionId }),
     refetchInterval: (query) => (query.state.data && (query.state.data.state === "pending" || query.state.data.state === "running") ? 3000 : false),
   });
+  const retry = useMutation(trpc.changes.retry.mutationOptions({ onSuccess: () => void list.refetch() }));
   const changes = list.data?.state === "done" ? list.data.changes : null;
   useEffect(() => {
     if (changes && excluded === null) setExcluded(new Set(changes.filter((c) => isNoise(c.path)).map((c) => c.id)));
@@ -129,7 +130,15 @@ export function ChangesCard({ sessionId, machineId }: { sessionId: string; machi
   if (set.state === "pending" || set.state === "running") {
     body = <p className="text-sm" aria-live="polite">Listing what changed, file by file: both images are read (a minute or so)…</p>;
   } else if (set.state === "failed") {
-    body = <Notice kind="error">{set.problem ?? "Listing the changes failed."}</Notice>;
+    body = (
+      <div className="space-y-3">
+        <Notice kind="error">{set.problem ?? "Listing the changes failed."}</Notice>
+        {retry.error ? <Notice kind="error">{errorMessage(retry.error)}</Notice> : null}
+        <Button disabled={retry.isPending} onClick={() => retry.mutate({ sessionId })}>
+          List the changes again
+        </Button>
+      </div>
+    );
   } else {
     const noise = set.changes.filter((c) => isNoise(c.path));
     const shown = showNoise ? set.changes : set.changes.filter((c) => !isNoise(c.path));
