@@ -6,10 +6,10 @@ import { env } from "@/server/env";
 import { startJobs } from "@/server/jobs/registry";
 import { closeAllHostConnections } from "@/server/pool/host-connections";
 
-/** Runs until SIGTERM or SIGINT; resolves with the exit code. */
-export async function runWorker(): Promise<number> {
+/** Runs until SIGTERM or SIGINT; resolves with the exit code. `only` names the kinds to run (default: all). */
+export async function runWorker({ only }: { only?: string[] } = {}): Promise<number> {
   env();
-  const runner = await startJobs({ appliance: true });
+  const runner = await startJobs({ appliance: true, only });
   console.log(`Twinboot worker running (pid ${process.pid}).`);
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));

@@ -29,7 +29,7 @@ const USAGE = `Usage: twinboot <command>
   hypervisor network [none|nat]                       show or set the network new VMs get: none, or an
                                                       isolated NAT of their own (see the README)
   db migrate                                          apply database migrations (safe to repeat)
-  worker                                              run jobs (inspection, change lists, VMs) without
+  worker [--only KIND,KIND]                           run jobs (inspection, change lists, VMs) without
                                                       serving pages, until stopped (SIGTERM)
 
 Configuration comes from the environment (DATABASE_URL and the rest; see the README).`;
@@ -54,7 +54,10 @@ function table(rows: Record<string, unknown>[]): void {
 }
 
 async function run(argv: string[]): Promise<void> {
-  const [area, verb, ...rest] = argv;
+  const [area, ...tail] = argv;
+  // `worker` takes options straight after it; every other command has a verb first.
+  const verb = area === "worker" ? undefined : tail[0];
+  const rest = area === "worker" ? tail : tail.slice(1);
   const { values, positionals } = parseArgs({
     args: rest,
     options: {
@@ -67,6 +70,7 @@ async function run(argv: string[]): Promise<void> {
       key: { type: "string" },
       "libvirt-uri": { type: "string" },
       fingerprint: { type: "string" },
+      only: { type: "string" },
     },
     allowPositionals: true,
     strict: true,
@@ -82,7 +86,7 @@ async function run(argv: string[]): Promise<void> {
       return void console.log(`Added ${user.role} ${user.email} (${user.id}).`);
     }
     case "worker undefined":
-      process.exitCode = await (await import("@/server/worker")).runWorker();
+      process.exitCode = await (await import("@/server/worker")).runWorker({ only: values.only?.split(",").filter(Boolean) });
       return;
     case "user list":
       return table((await listUsers()).map(({ id, email, role, totpEnabled, createdAt }) => ({ id, email, role, totp: totpEnabled, created: createdAt })));

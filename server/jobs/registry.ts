@@ -5,11 +5,14 @@ import { inspectImageJob } from "@/server/images/inspection-job";
 import { SWEEP_UPLOADS_EVERY_MS, sweepUploadsJob } from "@/server/images/upload-sweep-job";
 import { finishSessionJob, provisionSessionJob } from "@/server/sessions/session-jobs";
 import { sweepOrphans } from "@/server/tools/child-processes";
+import { InvalidInputError } from "@/server/errors";
 import { startJobRunner, type JobRunner } from "./runner";
 
 export const jobKinds = [provisionSessionJob, finishSessionJob, listChangesJob, inspectImageJob, sweepUploadsJob];
 
 const ORPHAN_SWEEP_MS = 60_000;
+
+export class UnknownJobKindError extends InvalidInputError {}
 
 async function sweepOrphansLogged() {
   try {
@@ -25,13 +28,15 @@ async function sweepOrphansLogged() {
  * jobs: all kinds, or — with `appliance: false` (INSPECTION_WORKER=false) — none that runs
  * libguestfs or qemu-img on the store. Keeps sweeping every minute.
  */
-export async function startJobs({ appliance }: { appliance: boolean }): Promise<JobRunner> {
+export async function startJobs({ appliance, only }: { appliance: boolean; only?: string[] }): Promise<JobRunner> {
+  const unknown = only?.filter((name) => !jobKinds.some((kind) => kind.name === name)) ?? [];
+  if (unknown.length > 0) throw new UnknownJobKindError(`No job kind ${unknown.join(", ")}; the kinds are ${jobKinds.map((k) => k.name).join(", ")}.`);
   await sweepOrphansLogged();
   const sweeper = setInterval(() => void sweepOrphansLogged(), ORPHAN_SWEEP_MS);
   sweeper.unref();
   const runner = startJobRunner(
-    jobKinds.filter((kind) => appliance || !kind.appliance),
-    { schedules: [{ kind: sweepUploadsJob, payload: {}, everyMs: SWEEP_UPLOADS_EVERY_MS }] },
+    jobKinds.filter((kind) => (appliance || !kind.appliance) && (!only || only.includes(kind.name))),
+    { schedules: !only || only.includes(sweepUploadsJob.name) ? [{ kind: sweepUploadsJob, payload: {}, everyMs: SWEEP_UPLOADS_EVERY_MS }] : [] },
   );
   return {
     async stop() {
