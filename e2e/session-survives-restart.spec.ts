@@ -1,13 +1,14 @@
 // The server is killed (SIGKILL: no chance to tidy up) while a user's VM runs on a pool host, and
 // again while the user's "Save as incremental" is shutting the VM down. Each time a new server
 // process starts in its place: the session is still there, running, and the interrupted finish is
-// carried on to a saved image — the user just keeps the page open.
+// carried on to a saved image — the user just keeps the page open. The finish is a job: a live
+// server on the machine takes over the killed one's claim at once (its process is gone).
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
-import { images, sessions } from "@/db/schema";
+import { images, jobs, sessions } from "@/db/schema";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
@@ -87,7 +88,9 @@ describe("a server killed while a session runs", () => {
     await expect.poll(async () => (await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!.state, { timeout: 30_000, interval: 100 }).toBe("stopping");
     await kill(server, "SIGKILL");
     server = await startServer(port);
-    await expect.poll(() => server!.output(), { timeout: 60_000 }).toContain(`session ${sessionId}: finishing resumed`);
+    const finishJob = async () => (await db().select().from(jobs).where(and(eq(jobs.kind, "finish-session"), eq(jobs.key, sessionId))))[0];
+    await expect.poll(async () => (await finishJob())?.failures.length, { timeout: 60_000 }).toBe(1);
+    expect((await finishJob())!.failures[0]!.reason).toMatch(/^the process running it \(.*\) stopped answering$/);
     await page.reload();
     await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Saved");
     const [saved] = await db().select().from(sessions).where(eq(sessions.id, sessionId));

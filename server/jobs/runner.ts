@@ -15,7 +15,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { db, sqlClient, type Transaction } from "@/db/client";
 import { jobs, type Job } from "@/db/schema";
 import { env } from "@/server/env";
-import { killWork } from "@/server/tools/child-processes";
+import { killWork, OWNER_TAG, ownerAlive } from "@/server/tools/child-processes";
 import { runInWorkScope } from "@/server/tools/work-scope";
 import { backoffDelay } from "@/wire/backoff";
 import { ClaimLostError, JOBS_CHANNEL, PermanentJobError, type JobContext, type JobKind } from "./define-job";
@@ -26,7 +26,9 @@ const ABANDON_GRACE_MS = 10_000;
 const RETRY_BACKOFF = { baseMs: 5_000, maxMs: 5 * 60_000, jitter: 0.2 };
 const MAX_REASON_CHARS = 2_000;
 
-const PROCESS_LABEL = `${hostname()}:${process.pid}`;
+/** Who holds a claim: this machine and this process (with its start time, so a reused pid is not it). */
+const PROCESS_LABEL = `${hostname()}:${OWNER_TAG}`;
+const LOCAL_PREFIX = `${hostname()}:`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds every payload type
 type AnyJobKind = JobKind<any>;
@@ -46,8 +48,23 @@ function describeMs(ms: number): string {
   return ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }
 
+/**
+ * The claimants on this machine whose process is gone (a server killed and restarted): their
+ * jobs are taken over at once, without waiting for their heartbeats to go stale.
+ */
+async function deadLocalClaimants(): Promise<string[]> {
+  const claimants = await db()
+    .selectDistinct({ claimedBy: jobs.claimedBy })
+    .from(jobs)
+    .where(and(eq(jobs.state, "running"), sql`${jobs.claimedBy} like ${`${LOCAL_PREFIX}%`}`));
+  return claimants
+    .map((c) => c.claimedBy!)
+    .filter((claimant) => claimant !== PROCESS_LABEL && !ownerAlive(claimant.slice(LOCAL_PREFIX.length)));
+}
+
 /** Takes the next job of this kind, or the job `jobId`; null when there is none to take. */
-async function claim(kind: AnyJobKind, jobId?: string): Promise<Job | null> {
+async function claim(kind: AnyJobKind, jobId?: string, dead: string[] = []): Promise<Job | null> {
+  const deadClaim = dead.length > 0 ? sql`or (state = 'running' and claimed_by in (${sql.join(dead.map((d) => sql`${d}`), sql`, `)}))` : sql``;
   const which = jobId ? sql`id = ${jobId}` : sql`kind = ${kind.name}`;
   const order = kind.newestFirst ? sql`created_at desc` : sql`created_at`;
   const rows = await db().execute<{ id: string }>(sql`
@@ -64,12 +81,17 @@ async function claim(kind: AnyJobKind, jobId?: string): Promise<Job | null> {
       select id from ${jobs}
       where ${which} and (
         (state = 'queued' and run_after <= now())
-        or (state = 'running' and heartbeat_at < now() - make_interval(secs => ${staleSeconds()})))
+        or (state = 'running' and heartbeat_at < now() - make_interval(secs => ${staleSeconds()}))
+        ${deadClaim})
       order by ${order} limit 1 for update skip locked)
     returning id`);
   const id = rows[0]?.id;
   if (!id) return null;
   const [job] = await db().select().from(jobs).where(eq(jobs.id, id));
+  const last = job?.failures.at(-1);
+  if (job && last && last.attempt === job.attempts - 1 && last.reason.endsWith("stopped answering")) {
+    console.log(`Job ${kind.name} ${job.id} (${job.key}): ${last.reason}; taken over (attempt ${job.attempts} of ${job.maxAttempts}).`);
+  }
   return job ?? null;
 }
 
@@ -214,9 +236,10 @@ export function startJobRunner(
     try {
       do {
         again = false;
+        const dead = await deadLocalClaimants();
         for (const kind of kinds) {
           while (!stopping.signal.aborted && (running.get(kind.name) ?? 0) < kind.concurrency) {
-            const job = await claim(kind);
+            const job = await claim(kind, undefined, dead);
             if (!job) break;
             running.set(kind.name, (running.get(kind.name) ?? 0) + 1);
             const attempt = execute(kind, job, stopping.signal).finally(() => {
@@ -271,7 +294,7 @@ export async function settleJob(kind: AnyJobKind, jobId: string, { pollMs = 250 
     const [job] = await db().select().from(jobs).where(eq(jobs.id, jobId));
     if (!job) throw new Error(`No job ${jobId}.`);
     if (job.state === "done" || job.state === "failed") return job;
-    const claimed = await claim(kind, jobId);
+    const claimed = await claim(kind, jobId, await deadLocalClaimants());
     if (claimed) await execute(kind, claimed, never);
     else await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
