@@ -3,8 +3,6 @@
 // process starts in its place: the session is still there, running, and the interrupted finish is
 // carried on to a saved image — the user just keeps the page open. The finish is a job: a live
 // server on the machine takes over the killed one's claim at once (its process is gone).
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { and, eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
@@ -14,42 +12,16 @@ import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { freePort, launchChromium, screenshot, signIn, VIEWPORTS } from "./support";
 import { usePoolHost } from "./pool-host";
+import { startAppServer, stopAppServer, type AppServer } from "./app-server";
 
 usePoolHost("e2e-restart");
-const root = path.resolve(import.meta.dirname, "..");
 const browserPromise = launchChromium();
 
-interface ServerProcess {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** A server process of its own on `port`, in its own process group (tsx runs node as a child). */
-async function startServer(port: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [path.join(root, "node_modules/.bin/tsx"), "server.ts"], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), APP_URL: `http://localhost:${port}` },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  await expect.poll(() => output, { timeout: 60_000, interval: 200 }).toContain("listening");
-  return { child, output: () => output };
-}
-
-async function kill(server: ServerProcess, signal: NodeJS.Signals) {
-  const exited = new Promise((resolve) => server.child.once("exit", resolve));
-  process.kill(-server.child.pid!, signal);
-  await exited;
-}
-
-let server: ServerProcess | null = null;
+let server: AppServer | null = null;
 
 
 afterAll(async () => {
-  if (server) await kill(server, "SIGTERM").catch(() => undefined);
+  if (server) await stopAppServer(server, "SIGTERM").catch(() => undefined);
   await (await browserPromise).close();
 });
 
@@ -59,7 +31,7 @@ describe("a server killed while a session runs", () => {
     const { machine } = await createMachine({ ownerId: user.id, name: "Front desk PC" }, undefined, false);
     const baseId = await addFixtureImage(machine.id);
     const port = await freePort();
-    server = await startServer(port);
+    server = await startAppServer(port);
 
     const context = await (await browserPromise).newContext({ ...VIEWPORTS.desktop, baseURL: `http://localhost:${port}` });
     const page = await context.newPage();
@@ -74,8 +46,8 @@ describe("a server killed while a session runs", () => {
     await expect.poll(() => status.textContent(), { timeout: 90_000 }).toBe("Running");
 
     // Killed while the VM runs; a new process on the same port finds it running.
-    await kill(server, "SIGKILL");
-    server = await startServer(port);
+    await stopAppServer(server, "SIGKILL");
+    server = await startAppServer(port);
     await page.reload();
     await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe("Running");
     await page.getByRole("button", { name: "Session details" }).click();
@@ -86,8 +58,8 @@ describe("a server killed while a session runs", () => {
     // this lasts VM_SHUTDOWN_SECONDS); the next process carries the finish on.
     await page.getByRole("button", { name: "Save as incremental" }).click();
     await expect.poll(async () => (await db().select().from(sessions).where(eq(sessions.id, sessionId)))[0]!.state, { timeout: 30_000, interval: 100 }).toBe("stopping");
-    await kill(server, "SIGKILL");
-    server = await startServer(port);
+    await stopAppServer(server, "SIGKILL");
+    server = await startAppServer(port);
     const finishJob = async () => (await db().select().from(jobs).where(and(eq(jobs.kind, "finish-session"), eq(jobs.key, sessionId))))[0];
     await expect.poll(async () => (await finishJob())?.failures.length, { timeout: 60_000 }).toBe(1);
     expect((await finishJob())!.failures[0]!.reason).toMatch(/^the process running it \(.*\) stopped answering$/);

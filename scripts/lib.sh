@@ -146,3 +146,20 @@ CONF
   done
   die "the sshd for $user on $address:$port did not start; see $dir/sshd.log"
 }
+
+# kill_tagged NAME=VALUE: kills every process whose environment holds NAME=VALUE (but this shell),
+# so that nothing a run started — servers, appliances, daemons that left their process group —
+# outlives it, passed or failed.
+kill_tagged() {
+  local tag="$1" pid found=()
+  for environ in /proc/[0-9]*/environ; do
+    pid="${environ#/proc/}"; pid="${pid%/environ}"
+    [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+    if { tr '\0' '\n' < "$environ"; } 2>/dev/null | grep -qx -- "$tag"; then found+=("$pid"); fi
+  done
+  [ ${#found[@]} -eq 0 ] && return 0
+  kill -TERM "${found[@]}" 2>/dev/null || true
+  sleep 2
+  kill -KILL "${found[@]}" 2>/dev/null || true
+  echo "Stopped ${#found[@]} process(es) the run left behind."
+}

@@ -21,6 +21,9 @@ SERVER_PID=""
 # The hosts' users read their authorized_keys here, so not under a checkout that may be root's alone.
 POOL_DIR="$(mktemp -d /tmp/twinboot-test-pool.XXXXXX)"
 
+# Every process this run starts inherits this tag; none may outlive it (kill_tagged, below).
+export TWINBOOT_TEST_RUN="$(random_secret 12 | tr -d '/+=')"
+
 cleanup() {
   local status=$?
   set +e
@@ -30,6 +33,7 @@ cleanup() {
     kill -TERM -- "-$SERVER_PID" 2>/dev/null
     wait "$SERVER_PID" 2>/dev/null
   fi
+  kill_tagged "TWINBOOT_TEST_RUN=$TWINBOOT_TEST_RUN"
   stop_postgres "$PG_DATA"
   rm -rf "$PG_DATA" "$IMAGE_STORE"
   exit $status
