@@ -15,7 +15,8 @@ import { images } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
-import { EXPORT_FORMATS, exportImage } from "./export-image";
+import { OWNER_TAG } from "@/server/tools/child-processes";
+import { EXPORT_FORMATS, exportImage, removeLeftoverExports } from "./export-image";
 import { createQcow2Overlay } from "./qcow2";
 import { imageFileName, storePath, storeRoot } from "./store";
 
@@ -88,5 +89,18 @@ describe("exporting an image", () => {
   it("finds another user's image nowhere", async () => {
     const stranger = await createTestUser();
     await expect(exportImage({ ownerId: stranger.id, imageId: baseId, format: "raw" })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("removes at start only the conversions whose server is gone, not another live server's", async () => {
+    const dir = path.join(storeRoot(), ".exports");
+    await mkdir(dir, { recursive: true });
+    const mine = path.join(dir, `${os.hostname()}.${OWNER_TAG}.${randomBytes(4).toString("hex")}.vmdk`);
+    const deadServers = path.join(dir, `${os.hostname()}.999999999.1.${randomBytes(4).toString("hex")}.vmdk`);
+    await writeFile(mine, "in progress");
+    await writeFile(deadServers, "left by a killed server");
+    await removeLeftoverExports();
+    expect(await readdir(dir)).toContain(path.basename(mine));
+    expect(await readdir(dir)).not.toContain(path.basename(deadServers));
+    await rm(mine);
   });
 });

@@ -9,13 +9,14 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { and, eq } from "drizzle-orm";
 import { db } from "@/db/client";
 import { images, machines } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
+import { OWNER_TAG, ownerAlive } from "@/server/tools/child-processes";
 import { runTool } from "@/server/tools/run-tool";
 import { openNbdExport } from "./nbd-export";
 import { storePath, storeRoot } from "./store";
@@ -43,10 +44,29 @@ function exportsDir(): string {
   return path.join(storeRoot(), ".exports");
 }
 
-/** Removes conversions left by a server that stopped mid-download. */
+/** A conversion is named for the process making it: host, then its owner tag (pid.starttime). */
+const exportPrefix = () => `${hostname()}.${OWNER_TAG}.`;
+/** A conversion of another machine's server is left alone this long (its liveness cannot be seen from here). */
+const FOREIGN_EXPORT_MAX_AGE_MS = 24 * 3600_000;
+
+/**
+ * Removes conversions left by a server that stopped mid-download: on this machine, those whose
+ * process is gone; from other machines (a shared store), those older than a day. Other live
+ * servers' downloads in progress are left alone.
+ */
 export async function removeLeftoverExports(): Promise<void> {
-  const names = await readdir(exportsDir()).catch(() => []);
-  await Promise.all(names.map((name) => rm(path.join(exportsDir(), name), { force: true })));
+  const names = await readdir(exportsDir()).catch(() => [] as string[]);
+  const local = `${hostname()}.`;
+  await Promise.all(
+    names.map(async (name) => {
+      const file = path.join(exportsDir(), name);
+      const owner = name.startsWith(local) ? name.slice(local.length).split(".").slice(0, 2).join(".") : null;
+      const leftover = owner !== null
+        ? !ownerAlive(owner)
+        : Date.now() - (await stat(file).then((st) => st.mtimeMs, () => Date.now())) > FOREIGN_EXPORT_MAX_AGE_MS;
+      if (leftover) await rm(file, { force: true });
+    }),
+  );
 }
 
 async function ownedImage(ownerId: string, imageId: string) {
@@ -101,7 +121,7 @@ export async function exportImage(options: { ownerId: string; imageId: string; f
   }
 
   await mkdir(exportsDir(), { recursive: true, mode: 0o700 });
-  const converted = path.join(exportsDir(), `${randomBytes(8).toString("hex")}.${options.format}`);
+  const converted = path.join(exportsDir(), `${exportPrefix()}${randomBytes(8).toString("hex")}.${options.format}`);
   try {
     await runTool("qemu-img", ["convert", "-f", "qcow2", ...CONVERT_ARGS[options.format], file, converted], {
       timeoutMs: CONVERT_TIMEOUT_MS,
