@@ -7,6 +7,7 @@ import { closeDb, db } from "./db/client";
 import { env, EnvError } from "./server/env";
 import { removeLeftoverExports } from "./server/images/export-image";
 import { startJobs } from "./server/jobs/registry";
+import { JOB_CLAIMANT } from "./server/jobs/runner";
 import { closeAllHostConnections } from "./server/pool/host-connections";
 import { startHealthChecks } from "./server/pool/hosts";
 import { startIdleSweep } from "./server/sessions/auto-finish";
@@ -82,23 +83,26 @@ const stopHealthChecks = startHealthChecks(() => reconcileAllHosts({ shutdownTim
 const stopIdleSweep = startIdleSweep(config.VM_SHUTDOWN_SECONDS * 1000);
 
 server.listen(config.PORT, config.HOST, () => {
-  console.log(`Twinboot listening on http://${config.HOST}:${config.PORT} (public URL ${config.APP_URL})`);
+  console.log(`Twinboot listening on http://${config.HOST}:${config.PORT} (public URL ${config.APP_URL}; claims jobs as ${JOB_CLAIMANT})`);
 });
 
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal} received: finishing open requests, then stopping.`);
+  console.log(`${signal} received: releasing running jobs and finishing open requests, then stopping.`);
   const forced = setTimeout(() => {
-    console.error("Requests still open after 10 s; stopping anyway.");
+    console.error("Requests still open after 20 s; stopping anyway.");
     process.exit(1);
-  }, 10_000);
+  }, 20_000);
   forced.unref();
   stopHealthChecks();
   stopIdleSweep();
+  // Running attempts go back to the queue (not counted) for another process, whatever requests
+  // (event streams, consoles) keep the HTTP server open.
+  const released = jobRunner.stop().catch((error: unknown) => console.error("Releasing running jobs failed:", error));
   server.close(async () => {
-    await jobRunner.stop(); // running attempts are released for another process, not counted
+    await released;
     closeAllHostConnections();
     await closeDb();
     process.exit(0);

@@ -37,6 +37,7 @@ describe("migrations", () => {
         "hypervisor_hosts",
         "image_uploads",
         "images",
+        "jobs",
         "machines",
         "recovery_codes",
         "sessions",

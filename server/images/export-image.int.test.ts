@@ -95,7 +95,7 @@ describe("exporting an image", () => {
     const dir = path.join(storeRoot(), ".exports");
     await mkdir(dir, { recursive: true });
     const mine = path.join(dir, `${os.hostname()}.${OWNER_TAG}.${randomBytes(4).toString("hex")}.vmdk`);
-    const deadServers = path.join(dir, `${os.hostname()}.999999999.1.${randomBytes(4).toString("hex")}.vmdk`);
+    const deadServers = path.join(dir, `${os.hostname()}.${OWNER_TAG.split(".")[0]}.999999999.1.${randomBytes(4).toString("hex")}.vmdk`);
     await writeFile(mine, "in progress");
     await writeFile(deadServers, "left by a killed server");
     await removeLeftoverExports();

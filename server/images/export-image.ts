@@ -44,7 +44,7 @@ function exportsDir(): string {
   return path.join(storeRoot(), ".exports");
 }
 
-/** A conversion is named for the process making it: host, then its owner tag (pid.starttime). */
+/** A conversion is named for the process making it: host, then its owner tag (namespace.pid.starttime). */
 const exportPrefix = () => `${hostname()}.${OWNER_TAG}.`;
 /** A conversion of another machine's server is left alone this long (its liveness cannot be seen from here). */
 const FOREIGN_EXPORT_MAX_AGE_MS = 24 * 3600_000;
@@ -60,7 +60,7 @@ export async function removeLeftoverExports(): Promise<void> {
   await Promise.all(
     names.map(async (name) => {
       const file = path.join(exportsDir(), name);
-      const owner = name.startsWith(local) ? name.slice(local.length).split(".").slice(0, 2).join(".") : null;
+      const owner = name.startsWith(local) ? name.slice(local.length).split(".").slice(0, 3).join(".") : null;
       const leftover = owner !== null
         ? !ownerAlive(owner)
         : Date.now() - (await stat(file).then((st) => st.mtimeMs, () => Date.now())) > FOREIGN_EXPORT_MAX_AGE_MS;

@@ -5,7 +5,7 @@ import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { db } from "@/db/client";
 import { images, machines } from "@/db/schema";
-import { NotFoundError } from "@/server/errors";
+import { ConflictError, NotFoundError } from "@/server/errors";
 import { defineJob } from "@/server/jobs/define-job";
 import { inspectImageFile } from "./inspect-image";
 import { storePath } from "./store";
@@ -40,11 +40,13 @@ export const inspectImageJob = defineJob({
 export async function retryInspection(userId: string, imageId: string): Promise<void> {
   await db().transaction(async (tx) => {
     const [image] = await tx
-      .select({ id: images.id })
+      .select({ state: images.inspectionState })
       .from(images)
       .innerJoin(machines, eq(machines.id, images.machineId))
-      .where(and(eq(images.id, imageId), eq(machines.ownerId, userId)));
+      .where(and(eq(images.id, imageId), eq(machines.ownerId, userId)))
+      .for("update", { of: images });
     if (!image) throw new NotFoundError("No such image. It may have been deleted.");
+    if (image.state !== "failed") throw new ConflictError("This image is inspected already, or being inspected; there is nothing to retry.");
     await tx.update(images).set({ inspectionState: "pending", inspection: null }).where(eq(images.id, imageId));
     await inspectImageJob.enqueue({ imageId }, { executor: tx });
   });

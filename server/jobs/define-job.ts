@@ -68,17 +68,24 @@ export function defineJob<P>(definition: JobDefinition<P>): JobKind<P> {
     async enqueue(payload, { executor = db(), runAfter } = {}) {
       const parsed = definition.schema.parse(payload);
       const key = definition.key(parsed);
-      const [created] = await executor
-        .insert(jobs)
-        .values({ kind: definition.name, key, payload: parsed, maxAttempts: definition.attempts, ...(runAfter ? { runAfter } : {}) })
-        .onConflictDoNothing()
-        .returning({ id: jobs.id });
-      await executor.execute(sql`select pg_notify(${JOBS_CHANNEL}, ${definition.name})`);
-      if (created) return created.id;
-      const [open] = await executor.execute<{ id: string }>(
-        sql`select id from ${jobs} where kind = ${definition.name} and key = ${key} and state in (${sql.join(openJobStates.map((s) => sql`${s}`), sql`, `)})`,
-      );
-      return open!.id;
+      // Either a new job, or the open one of this key; an open one can end between the two
+      // statements, so try again then.
+      for (let tries = 0; ; tries++) {
+        const [created] = await executor
+          .insert(jobs)
+          .values({ kind: definition.name, key, payload: parsed, maxAttempts: definition.attempts, ...(runAfter ? { runAfter } : {}) })
+          .onConflictDoNothing()
+          .returning({ id: jobs.id });
+        if (created) {
+          await executor.execute(sql`select pg_notify(${JOBS_CHANNEL}, ${definition.name})`); // delivered on commit
+          return created.id;
+        }
+        const [open] = await executor.execute<{ id: string }>(
+          sql`select id from ${jobs} where kind = ${definition.name} and key = ${key} and state in (${sql.join(openJobStates.map((s) => sql`${s}`), sql`, `)})`,
+        );
+        if (open) return open.id;
+        if (tries >= 3) throw new Error(`Could not queue job ${definition.name} ${key}: it kept ending while being queued.`);
+      }
     },
   };
 }

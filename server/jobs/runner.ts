@@ -10,6 +10,7 @@
 //   end       done; or queued again after a backoff while attempts remain; or failed, when the
 //             definition's onFailure tells the domain's rows in the same transaction.
 // A process stopping (SIGTERM) releases its claims without counting the attempt.
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { and, eq, sql } from "drizzle-orm";
 import { db, sqlClient, type Transaction } from "@/db/client";
@@ -21,14 +22,28 @@ import { backoffDelay } from "@/wire/backoff";
 import { ClaimLostError, JOBS_CHANNEL, PermanentJobError, type JobContext, type JobKind } from "./define-job";
 
 const POLL_MS = 2_000;
-/** How long an abandoned handler is waited for before its slot is given to the next job. */
-const ABANDON_GRACE_MS = 10_000;
+/**
+ * How long an abandoned handler is waited for (heartbeats going on) before its failure is
+ * recorded: longer than a command on a host may run (ssh-connection's 120 s), so that a retry
+ * never overlaps it. A process stopping waits only briefly: its job goes back to the queue.
+ */
+const ABANDON_GRACE_MS = 150_000;
+const STOP_GRACE_MS = 3_000;
 const RETRY_BACKOFF = { baseMs: 5_000, maxMs: 5 * 60_000, jitter: 0.2 };
 const MAX_REASON_CHARS = 2_000;
 
-/** Who holds a claim: this machine and this process (with its start time, so a reused pid is not it). */
-const PROCESS_LABEL = `${hostname()}:${OWNER_TAG}`;
-const LOCAL_PREFIX = `${hostname()}:`;
+/** This boot of this machine: a claimant of an earlier boot, or of another machine, is judged by its heartbeat only. */
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown-boot";
+  }
+}
+const LOCAL_PREFIX = `${hostname()}:${bootId()}:`;
+/** Who holds a claim: this machine, this boot, and this process (its namespace, pid and start time). */
+export const JOB_CLAIMANT = `${LOCAL_PREFIX}${OWNER_TAG}`;
+const PROCESS_LABEL = JOB_CLAIMANT;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds every payload type
 type AnyJobKind = JobKind<any>;
@@ -141,7 +156,8 @@ async function recordFailure(kind: AnyJobKind, job: Job, reason: string, { retry
         state: again ? "queued" : "failed",
         claimToken: null,
         failures: sql`${jobs.failures} || ${JSON.stringify([failure])}::jsonb`,
-        ...(again ? { runAfter: new Date(Date.now() + backoffDelay(job.attempts, RETRY_BACKOFF)) } : { finishedAt: new Date() }),
+        // The database's clock, which claims compare with.
+        ...(again ? { runAfter: sql`now() + make_interval(secs => ${backoffDelay(job.attempts, RETRY_BACKOFF) / 1000})` } : { finishedAt: sql`now()` }),
       })
       .where(eq(jobs.id, job.id));
     if (!again && kind.onFailure) {
@@ -159,7 +175,7 @@ async function execute(kind: AnyJobKind, job: Job, stopping: AbortSignal): Promi
   try {
     if (job.attempts > job.maxAttempts) {
       // Taken over from a dead process after its last attempt: nothing left to try.
-      return await recordFailure(kind, job, "its last attempt's process stopped answering", { retry: false });
+      return await recordFailure(kind, job, "the process running its last attempt stopped answering", { retry: false });
     }
     const payload = kind.schema.safeParse(job.payload);
     if (!payload.success) return await recordFailure(kind, job, `its payload is not valid: ${payload.error.message}`, { retry: false });
@@ -168,6 +184,8 @@ async function execute(kind: AnyJobKind, job: Job, stopping: AbortSignal): Promi
     const deadline = setTimeout(() => abandon.abort(new DeadlineError(`it ran longer than its deadline of ${describeMs(deadlineMs)} and was stopped`)), deadlineMs);
     const onStop = () => abandon.abort(new StoppingError("the process running it is stopping"));
     stopping.addEventListener("abort", onStop, { once: true });
+    // Beats go on until the handler has really settled, abandoned or not: the job must not be
+    // taken over while this attempt may still be doing something (a command on a host).
     const beats = setInterval(() => {
       heartbeat(job).then(
         (held) => held || abandon.abort(new ClaimLostError("its claim was taken over by another process")),
@@ -178,30 +196,39 @@ async function execute(kind: AnyJobKind, job: Job, stopping: AbortSignal): Promi
       jobId: job.id,
       attempt: job.attempts,
       signal: abandon.signal,
+      // An abandoned attempt writes nothing, though its claim still stands while it winds down.
       transaction: (work) =>
         db().transaction(async (tx) => {
+          if (abandon.signal.aborted) throw abandon.signal.reason as Error;
           await guardClaim(tx, job);
           return work(tx);
         }),
     };
     const work = runInWorkScope({ tag: job.claimToken!, signal: abandon.signal }, () => kind.handle(payload.data, context));
-    const abandoned = new Promise<never>((_, reject) => abandon.signal.addEventListener("abort", () => reject(abandon.signal.reason as Error), { once: true }));
-    let failure: unknown;
+    const settled = work.then(
+      () => ({ ok: true as const }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    const abandoned = new Promise<"abandoned">((resolve) => abandon.signal.addEventListener("abort", () => resolve("abandoned"), { once: true }));
+    let outcome = await Promise.race([settled, abandoned]);
+    clearTimeout(deadline);
     try {
-      await Promise.race([work, abandoned]);
-    } catch (error) {
-      failure = error;
+      if (outcome === "abandoned") {
+        // Whatever it started here is stopped, daemons and appliances included; then it is given
+        // time to settle (a command on a host ends by its own timeout).
+        await killWork(job.claimToken!);
+        const grace = abandon.signal.reason instanceof StoppingError ? STOP_GRACE_MS : ABANDON_GRACE_MS;
+        const waited = await Promise.race([settled, new Promise<"abandoned">((resolve) => setTimeout(() => resolve("abandoned"), grace).unref())]);
+        // Its last write may have committed just as it was abandoned: then it did finish.
+        outcome = waited !== "abandoned" && waited.ok ? waited : { ok: false, error: abandon.signal.reason };
+      }
     } finally {
-      clearTimeout(deadline);
       clearInterval(beats);
       stopping.removeEventListener("abort", onStop);
     }
-    if (abandon.signal.aborted) {
-      // Whatever it started is stopped, daemons and appliances included; then give it a moment.
-      await killWork(job.claimToken!);
-      await Promise.race([work.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, ABANDON_GRACE_MS).unref())]);
-    }
-    if (failure === undefined) return await complete(job);
+    await killWork(job.claimToken!); // a daemon it left behind (an appliance never closed)
+    if (outcome.ok) return await complete(job);
+    const failure = outcome.error;
     if (failure instanceof ClaimLostError) return console.error(`Job ${kind.name} ${job.id}: ${failure.message}`);
     if (failure instanceof StoppingError) return await release(job);
     await recordFailure(kind, job, reasonOf(failure), { retry: !(failure instanceof PermanentJobError) });

@@ -21,8 +21,14 @@ export const provisionSessionJob = defineJob({
   attempts: 2,
   concurrency: 4,
   handle: ({ sessionId }, job) => provisionSession(sessionId, job.transaction),
-  async onFailure({ sessionId }, { reason, tx }) {
-    await moveSession(sessionId, "failed", { problem: reason, endedAt: new Date() }, { executor: tx }).catch(() => undefined);
+  async onFailure({ sessionId }, { attempts, tx }) {
+    // Only a session still on its way up: one that got to running meanwhile is left alone.
+    const [session] = await tx.select({ state: sessions.state }).from(sessions).where(eq(sessions.id, sessionId)).for("update");
+    if (session?.state !== "requested" && session?.state !== "provisioning") return;
+    await moveSession(sessionId, "failed", {
+      problem: `The VM could not be started (${attempts === 1 ? "one attempt" : `${attempts} attempts`}). Its disk is kept: discard it and start again; if it keeps failing, an administrator finds the reason in the server log.`,
+      endedAt: new Date(),
+    }, { executor: tx });
   },
 });
 
@@ -35,8 +41,12 @@ export const finishSessionJob = defineJob({
   attempts: 3,
   concurrency: 4,
   handle: ({ sessionId, shutdownTimeoutMs }, job) => carryOnFinish(sessionId, shutdownTimeoutMs, job.transaction),
-  async onFailure({ sessionId }, { reason, tx }) {
-    await moveSession(sessionId, "failed", { problem: `Finishing failed: ${reason}` }, { executor: tx }).catch(() => undefined);
+  async onFailure({ sessionId }, { attempts, tx }) {
+    const [session] = await tx.select({ state: sessions.state }).from(sessions).where(eq(sessions.id, sessionId)).for("update");
+    if (session?.state !== "stopping" && session?.state !== "saving") return;
+    await moveSession(sessionId, "failed", {
+      problem: `Finishing failed (${attempts === 1 ? "one attempt" : `${attempts} attempts`}). What the VM wrote is kept: save or discard it again; if it keeps failing, an administrator finds the reason in the server log.`,
+    }, { executor: tx });
   },
 });
 

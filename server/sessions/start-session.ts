@@ -66,16 +66,20 @@ async function hostLoads(exceptSessionId: string): Promise<(HostLoad & { host: H
 }
 
 /**
- * What an earlier attempt that stopped mid-way left: its VM, if it got as far as starting it
- * (then the session is simply running), else its overlay, removed so the next attempt starts clean.
- * True when the VM is up.
+ * What an earlier attempt that stopped mid-way left on its host: its VM, if it got as far as
+ * starting it (then the session is simply running), else its overlay, removed — after making
+ * sure no domain of the session runs there — so the next attempt starts clean on the same host
+ * (never on another, where a late `virsh create` of the old attempt could not be seen).
  */
-async function takeOverEarlierAttempt(session: Session): Promise<boolean> {
-  const [host] = session.hostId ? await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId)) : [];
-  if (host && (await listDomains({ host })).includes(domainName(session.id))) return true;
-  if (host) await domainDestroy({ host, name: domainName(session.id) }).catch(() => undefined);
+async function takeOverEarlierAttempt(session: Session, host: HypervisorHost | undefined): Promise<"running" | "clean"> {
+  const name = domainName(session.id);
+  if (host && (await listDomains({ host })).includes(name)) return "running";
+  if (host) {
+    await domainDestroy({ host, name }).catch(() => undefined);
+    if ((await listDomains({ host })).includes(name)) return "running";
+  }
   if (session.overlayFile) await removeStoreFile(session.overlayFile);
-  return false;
+  return "clean";
 }
 
 /**
@@ -92,13 +96,14 @@ export async function provisionSession(sessionId: string, write: GuardedWrite): 
     .where(eq(sessions.id, sessionId));
   if (!found || (found.session.state !== "requested" && found.session.state !== "provisioning")) return; // gone, or carried through already
   const { session } = found;
-  if (session.state === "provisioning" && (await takeOverEarlierAttempt(session))) {
+  const [earlierHost] = session.hostId ? await db().select().from(hypervisorHosts).where(eq(hypervisorHosts.id, session.hostId)) : [];
+  if (session.state === "provisioning" && (await takeOverEarlierAttempt(session, earlierHost)) === "running") {
     await write((tx) => moveSession(session.id, "running", { runningAt: new Date() }, { executor: tx }));
     return;
   }
   const profile = ZMachineProfileSchema.safeParse(found.profile);
   const size = sessionVmSize(profile.success ? profile.data : { cpus: 2, memoryBytes: 2 * GiB }, SESSION_LIMIT);
-  const placed = placeVm(await hostLoads(session.id), size);
+  const placed = earlierHost ? { host: earlierHost } : placeVm(await hostLoads(session.id), size);
   if (!placed) {
     await write((tx) =>
       moveSession(session.id, "failed", {

@@ -6,7 +6,7 @@
 // A job past its deadline has every process with its work tag killed; a process that finds the
 // owner of tagged processes dead (a server killed with SIGKILL) kills them and removes the owner's
 // temporary folder. Linux only: it reads /proc.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -29,12 +29,27 @@ function startTimeOf(pid: number | "self"): string | null {
   }
 }
 
-/** This process's tag: pid.starttime. */
-export const OWNER_TAG = `${process.pid}.${startTimeOf("self") ?? "0"}`;
+/** The PID namespace (its inode): a pid means something only inside it (containers). */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
+const PID_NAMESPACE = pidNamespace();
 
-/** Whether the process a tag names is still the one that wrote it. */
+/** This process's tag: pidnamespace.pid.starttime. */
+export const OWNER_TAG = `${PID_NAMESPACE}.${process.pid}.${startTimeOf("self") ?? "0"}`;
+
+/**
+ * Whether the process a tag names is still the one that wrote it. A tag from another PID
+ * namespace (another container on this machine) cannot be checked from here: it counts as alive,
+ * and only its job heartbeats going stale tell otherwise.
+ */
 export function ownerAlive(tag: string): boolean {
-  const [pid, start] = tag.split(".");
+  const [namespace, pid, start] = tag.split(".");
+  if (namespace !== PID_NAMESPACE) return true;
   return Number(pid) > 0 && startTimeOf(Number(pid)) === start;
 }
 
@@ -94,13 +109,18 @@ function signal(pid: number, name: NodeJS.Signals) {
   }
 }
 
-/** SIGTERM, a grace period, then SIGKILL for whatever still runs. Returns how many there were. */
+/**
+ * SIGTERM, a grace period, then SIGKILL for whatever still runs — each pid only while it is the
+ * same process (its start time unchanged), never one that took a freed pid. Returns how many.
+ */
 async function stop(pids: number[]): Promise<number> {
-  for (const pid of pids) signal(pid, "SIGTERM");
-  for (const deadline = Date.now() + TERM_GRACE_MS; Date.now() < deadline && pids.some((pid) => startTimeOf(pid)); ) {
+  const started = new Map(pids.map((pid) => [pid, startTimeOf(pid)]));
+  const same = (pid: number) => started.get(pid) !== null && startTimeOf(pid) === started.get(pid);
+  for (const pid of pids) if (same(pid)) signal(pid, "SIGTERM");
+  for (const deadline = Date.now() + TERM_GRACE_MS; Date.now() < deadline && pids.some(same); ) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  for (const pid of pids) if (startTimeOf(pid)) signal(pid, "SIGKILL");
+  for (const pid of pids) if (same(pid)) signal(pid, "SIGKILL");
   return pids.length;
 }
 
