@@ -1,7 +1,7 @@
 // The first half of the loop with real parts: the agent CLI images the fixture disk, the server
 // stores a qcow2 chain, and every stored image reads back equal to the disk as it was.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, copyFileSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { and, eq, gt } from "drizzle-orm";
@@ -249,17 +249,29 @@ describe("backing up the fixture disk", () => {
       // Extents are being written once the server has an NBD daemon for the upload. The agent is
       // frozen there (SIGSTOP): mid-stream, or with its upload sent but not finalized — either
       // way the image cannot be made while the server is killed and replaced.
-      const serverProcesses = () => execFileSync("ps", ["-o", "pid=,comm=", "-g", String(first.pid)], { encoding: "utf8" });
-      await expect.poll(() => serverProcesses().includes("qemu-storage"), { timeout: 60_000, interval: 20 }).toBe(true);
+      const serverPids = () =>
+        execFileSync("ps", ["-o", "pid=", "-g", String(first.pid)], { encoding: "utf8" }).trim().split(/\s+/).map(Number);
+      // The server's NBD daemons run in process groups of their own, tagged with the server process.
+      const nbdDaemonsOfServer = () => {
+        const pids = serverPids();
+        return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).filter((entry) => {
+          try {
+            if (!readFileSync(`/proc/${entry}/comm`, "utf8").startsWith("qemu-storage")) return false;
+            const owner = readFileSync(`/proc/${entry}/environ`, "latin1").split("\0").find((v) => v.startsWith("TWINBOOT_OWNER="));
+            return owner !== undefined && pids.includes(Number(owner.split(".")[1]));
+          } catch {
+            return false;
+          }
+        });
+      };
+      await expect.poll(() => nbdDaemonsOfServer().length, { timeout: 60_000, interval: 20 }).toBe(1);
       agent.kill("SIGSTOP");
-      // Kill only the server's Node processes, as a crash would: the NBD daemon they started lives
-      // on, holding its lock on the upload's file, and the next server must deal with it.
-      const group = serverProcesses();
-      expect(group.split("\n").filter((l) => l.includes("qemu-storage"))).toHaveLength(1);
-      for (const line of group.trim().split("\n")) {
-        const [pid, comm] = line.trim().split(/\s+/);
-        if (!comm?.startsWith("qemu-storage")) process.kill(Number(pid), "SIGKILL");
-      }
+      // Kill the server's Node processes, as a crash would: the NBD daemon they started lives on,
+      // holding its lock on the upload's file, and the next server must deal with it.
+      const daemon = nbdDaemonsOfServer()[0]!;
+      process.kill(-first.pid!, "SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(existsSync(`/proc/${daemon}`), "the NBD daemon outlives the killed server").toBe(true);
       expect(await uploadStartedSince(since)).toBeDefined();
       expect(await imageCount()).toBe(imagesBefore);
       await new Promise((resolve) => setTimeout(resolve, 1000));

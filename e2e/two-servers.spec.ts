@@ -32,10 +32,10 @@ execFileSync("node", ["bin/twinboot.mjs", "db", "migrate"], { env: { ...process.
 await closeDb();
 process.env.DATABASE_URL = databaseUrl;
 
-usePoolHost("e2e-two");
 const browserPromise = launchChromium();
 const servers: AppServer[] = [];
 
+// Registered first, so it runs last: after the pool host's own clean-up, which needs the database.
 afterAll(async () => {
   for (const server of servers) await stopAppServer(server, "SIGKILL").catch(() => undefined);
   await (await browserPromise).close();
@@ -43,6 +43,7 @@ afterAll(async () => {
   process.env.DATABASE_URL = suiteDatabaseUrl;
   execFileSync("psql", [suiteDatabaseUrl, "-qc", `drop database if exists ${databaseName} with (force)`]);
 }, 120_000);
+usePoolHost("e2e-two");
 
 async function startServer(env: Record<string, string> = {}, port?: number): Promise<AppServer> {
   const server = await startAppServer(port ?? (await freePort()), { DATABASE_URL: databaseUrl, ...env });
