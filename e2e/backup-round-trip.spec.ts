@@ -270,7 +270,6 @@ describe("backing up the fixture disk", () => {
       // holding its lock on the upload's file, and the next server must deal with it.
       const daemon = nbdDaemonsOfServer()[0]!;
       process.kill(-first.pid!, "SIGKILL");
-      await new Promise((resolve) => setTimeout(resolve, 500));
       expect(existsSync(`/proc/${daemon}`), "the NBD daemon outlives the killed server").toBe(true);
       expect(await uploadStartedSince(since)).toBeDefined();
       expect(await imageCount()).toBe(imagesBefore);
