@@ -1,7 +1,7 @@
 // Ingestion of an agent's backup: create → stream extents → finalize.
 //
 // The upload's qcow2 (standalone, or an overlay on the parent image) is exported over NBD by
-// qemu-storage-daemon, and the agent's extent stream (server/wire/extent-stream.ts), each extent's
+// qemu-storage-daemon, and the agent's extent stream (wire/extent-stream.ts), each extent's
 // hashes checked first, is written through it. At checkpoints the file is flushed and
 // `committedOffset` advances: after a dropped connection or a server crash the agent resumes from
 // there. Finalizing flushes, checks the file with qemu-img, seals it read-only under its image name

@@ -1,5 +1,5 @@
 // A whole image (any point of any chain) for `twinboot-agent restore`, as an extent stream (the
-// format uploads use, server/wire/extent-stream.ts): data frames with a sha256 per 64 KiB block,
+// format uploads use, wire/extent-stream.ts): data frames with a sha256 per 64 KiB block,
 // so the agent checks every byte as it writes it; zero frames for all-zero ranges, which a sparse
 // target need not write; and a mark at the disk's end, without which the agent knows the stream
 // was cut short. An agent may restore any image of its owner's machines: a replacement computer
