@@ -18,6 +18,9 @@ mkdir -p "$STATE"
 chmod 711 "$STATE"
 # Secrets are made once and kept, so a second run finds the same database and sessions.
 if [ ! -f "$STATE/demo.env" ]; then
+  # In a subshell, so that the umask stays with this file: folders made later (the hypervisor
+  # user's home and its authorized_keys) must stay readable to their own users.
+  (
   umask 077
   cat > "$STATE/demo.env" <<ENV
 PG_PORT=5433
@@ -26,6 +29,7 @@ AUTH_SECRET=$(random_secret 33)
 DATA_ENCRYPTION_KEY=$(random_secret 32)
 DEMO_PASSWORD=$(node -e "const w=require('crypto').randomBytes(9).toString('base64url');console.log('twin-'+w)")
 ENV
+  )
 fi
 # shellcheck disable=SC1091
 source "$STATE/demo.env"
