@@ -4,7 +4,6 @@
 // image (libguestfs); the Ctrl+Alt+Del button reaches the guest (the fixture reboots on it). The
 // installed app (standalone) does the same in portrait and landscape, and pinch-zooms locally.
 // Strings a guest controls (desktop name, clipboard) are shown as text, never run as HTML.
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { and, eq, gt } from "drizzle-orm";
@@ -17,6 +16,7 @@ import { guestShell, saveIncremental, startFromTimeline } from "./vm-session";
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
+import { inImage } from "@/server/testing/image-files";
 import { actAsHostileGuest } from "./hostile-vnc";
 import { usePoolHost } from "./pool-host";
 import { installAndLaunchApp, launchChromium, launchPersistentPhone, newContext, SCREENSHOTS, signIn } from "./support";
@@ -29,11 +29,8 @@ afterAll(async () => {
   await (await browserPromise).close();
 });
 
-function guestFile(image: string, file: string): string {
-  return execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", "cat", file], {
-    encoding: "utf8",
-    env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
-  }).trimEnd();
+async function guestFile(image: string, file: string): Promise<string> {
+  return (await inImage(image, ["cat", file])).trimEnd();
 }
 
 /** The viewport as the user sees it (the console is fixed to it; the page under it may be longer). */
@@ -101,8 +98,8 @@ describe("the console", () => {
     await guestShell(page, machine.id, sessionId, 2);
 
     const image = await saveIncremental(page, sessionId);
-    expect(guestFile(image, "/root/from-browser")).toBe("typed in the browser");
-    expect(guestFile(storePath(imageFileName(machine.id, baseId)), "/etc/hostname")).toBe("office-pc");
+    expect(await guestFile(image, "/root/from-browser")).toBe("typed in the browser");
+    expect(await guestFile(storePath(imageFileName(machine.id, baseId)), "/etc/hostname")).toBe("office-pc");
 
     // What changed, file by file, listed on the session page: the typed file, to download.
     const typed = page.locator('[data-testid="change"][data-path="/root/from-browser"]');
@@ -149,7 +146,7 @@ describe("the console", () => {
     expect(tickets.length).toBeGreaterThan(0);
 
     const image = await saveIncremental(page, sessionId);
-    expect(guestFile(image, "/root/from-phone")).toBe("typed on a phone");
+    expect(await guestFile(image, "/root/from-phone")).toBe("typed on a phone");
     await context.close();
   }, 400_000);
 
@@ -196,7 +193,7 @@ describe("the console", () => {
       await screenshot(app, "console-app-landscape");
 
       const image = await saveIncremental(app, sessionId);
-      expect(guestFile(image, "/root/from-app")).toBe("typed in the app\nlandscape");
+      expect(await guestFile(image, "/root/from-app")).toBe("typed in the app\nlandscape");
     } finally {
       await close();
     }

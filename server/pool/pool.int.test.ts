@@ -17,6 +17,7 @@ import { finishSession } from "@/server/sessions/session-jobs";
 import { reconcileHost } from "@/server/sessions/reconcile";
 import { startSession } from "@/server/sessions/session-jobs";
 import { serialLogName } from "@/server/sessions/start-session";
+import { inImage } from "@/server/testing/image-files";
 import { createTestUser } from "@/server/testing/accounts";
 import { discardHostSessions } from "@/server/testing/discard-host-sessions";
 import { addFixtureImage } from "@/server/testing/fixture-image";
@@ -185,15 +186,8 @@ async function hostOf(session: Session): Promise<HypervisorHost> {
   return host!;
 }
 
-function guestfish(image: string, ...command: string[]): string {
-  return execFileSync("guestfish", ["--ro", "-a", image, "run", ":", "mount-ro", "/dev/sda1", "/", ":", ...command], {
-    encoding: "utf8",
-    env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
-  });
-}
-
 async function guestFileExists(image: string, file: string): Promise<boolean> {
-  return guestfish(image, "is-file", file).trim() === "true";
+  return (await inImage(image, ["is-file", file])).trim() === "true";
 }
 
 describe("sessions on the pool", () => {
@@ -380,7 +374,7 @@ describe("sessions on the pool", () => {
       );
       const saved = await (await finishSession({ userId: owner.id, sessionId: running.id, mode: "incremental", shutdownTimeoutMs: 5000 })).done();
       expect(saved.state).toBe("saved");
-      expect(guestfish(storePath(imageFileName(machineId, saved.savedImageId!)), "cat", "/root/from-net").trimEnd()).toBe("hello from outside");
+      expect((await inImage(storePath(imageFileName(machineId, saved.savedImageId!)), ["cat", "/root/from-net"])).trimEnd()).toBe("hello from outside");
     } finally {
       await setVmNetwork("none", actor);
       web.close();

@@ -3,8 +3,14 @@
 // thousands in one go with script(), which pipes them to a single `guestfish --remote` client
 // (an appliance round trip each, instead of a process each). An appliance launch costs seconds
 // (tens under TCG): do everything a job needs in one.
+//
+// Every step has a deadline, so that a hung appliance is found out and killed: its launch
+// (LAUNCH_DEADLINE_MS, by backend), each call (CALL_DEADLINE_MS, or the caller's), and a script's
+// silence (SCRIPT_IDLE_DEADLINE_MS between two commands' ends). close() kills the appliance's
+// process group when it does not exit when told; a job past its own deadline kills it too (it is
+// tagged with the job: child-processes.ts).
 import { randomBytes } from "node:crypto";
-import { kvmWorks } from "./kvm-probe";
+import { applianceBackend, applianceEnv, forgetApplianceBackend, type ApplianceBackend } from "./appliance-backend";
 import { runTool, spawnTool, startDaemon, ToolError } from "./run-tool";
 
 export interface GuestfishDisk {
@@ -17,27 +23,49 @@ export function quoteArg(value: string): string {
   return `"${value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)}"`;
 }
 
+/** How long an appliance may take to come up: seconds under KVM, tens of seconds under TCG on a busy machine. */
+export const LAUNCH_DEADLINE_MS = { kvm: 60_000, tcg: 300_000 } as const;
+/** One call (a mount, a listing of a whole filesystem, a read of one file). */
+export const CALL_DEADLINE_MS = 600_000;
+/** A script's commands each end within this (a checksum of one large file is the longest). */
+export const SCRIPT_IDLE_DEADLINE_MS = 300_000;
+
 export class Guestfish {
   private constructor(
     private readonly pid: string,
+    /** The process group of the daemon and its appliance (QEMU): what close() kills if need be. */
+    private readonly processGroup: number,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  /** Starts the appliance with the disks attached (read-only unless `writable`) and runs it. */
+  /**
+   * Starts the appliance with the disks attached (read-only unless `writable`) and runs it, under
+   * the backend probed for this machine. When it does not come up under KVM, the backend is probed
+   * again and, if that now says TCG, it is started once more under TCG.
+   */
   static async open(disks: GuestfishDisk[], { writable = false } = {}): Promise<Guestfish> {
-    const env = {
-      ...process.env,
-      LIBGUESTFS_BACKEND: "direct",
-      ...((await kvmWorks()) ? {} : { LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" }),
-    };
+    const backend = await applianceBackend();
+    try {
+      return await Guestfish.launch(disks, writable, backend);
+    } catch (error) {
+      forgetApplianceBackend();
+      if (!backend.kvm) throw error;
+      const again = await applianceBackend();
+      if (again.kvm) throw error;
+      return Guestfish.launch(disks, writable, again);
+    }
+  }
+
+  private static async launch(disks: GuestfishDisk[], writable: boolean, backend: ApplianceBackend): Promise<Guestfish> {
+    const env = applianceEnv(backend);
     const args = ["--listen", ...(writable ? [] : ["--ro"])];
     for (const disk of disks) args.push(`--format=${disk.format}`, "-a", disk.file);
     const started = await startDaemon("guestfish", args, { env, timeoutMs: 30_000 });
     const pid = /GUESTFISH_PID=(\d+)/.exec(started.stdout)?.[1];
     if (!pid) throw new ToolError(`guestfish --listen did not say its pid: ${started.stdout}${started.stderr}`);
-    const fish = new Guestfish(pid, env);
+    const fish = new Guestfish(pid, started.processGroup, env);
     try {
-      await fish.call("run");
+      await fish.callWithin(LAUNCH_DEADLINE_MS[backend.kvm ? "kvm" : "tcg"], ["run"]);
     } catch (error) {
       await fish.close();
       throw error;
@@ -46,8 +74,12 @@ export class Guestfish {
   }
 
   /** One command; its output. A failing command ends the appliance (guestfish's remote rule): close() after. */
-  async call(...args: string[]): Promise<string> {
-    return (await runTool("guestfish", [`--remote=${this.pid}`, "--", ...args], { env: this.env, timeoutMs: 600_000 })).stdout;
+  call(...args: string[]): Promise<string> {
+    return this.callWithin(CALL_DEADLINE_MS, args);
+  }
+
+  private async callWithin(timeoutMs: number, args: string[]): Promise<string> {
+    return (await runTool("guestfish", [`--remote=${this.pid}`, "--", ...args], { env: this.env, timeoutMs })).stdout;
   }
 
   /**
@@ -61,16 +93,24 @@ export class Guestfish {
     const text = commands.map((command, i) => `-${command}\necho ${marker} ${i}\n`).join("");
     // A client that dies mid-script (its appliance crashed or was killed) fails this call, not
     // the server: spawnTool handles the broken pipe.
-    const child = await spawnTool("guestfish", [`--remote=${this.pid}`], { env: this.env });
+    const silence = new AbortController();
+    const child = await spawnTool("guestfish", [`--remote=${this.pid}`], { env: this.env, signal: silence.signal });
+    let idle = setTimeout(() => silence.abort(), SCRIPT_IDLE_DEADLINE_MS);
     const stdout = await new Promise<string>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out.push(chunk);
+        clearTimeout(idle);
+        idle = setTimeout(() => silence.abort(), SCRIPT_IDLE_DEADLINE_MS);
+      });
       child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
       child.on("error", reject);
       child.on("close", (code, signal) => {
-        if (code === 0) resolve(Buffer.concat(out).toString("utf8"));
-        else reject(new ToolError(`guestfish --remote (a script of ${commands.length} commands) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}: ${Buffer.concat(err).toString("utf8").trim()}`));
+        clearTimeout(idle);
+        if (code === 0) return resolve(Buffer.concat(out).toString("utf8"));
+        const how = silence.signal.aborted ? `printed nothing for ${SCRIPT_IDLE_DEADLINE_MS / 1000} s and was stopped` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        reject(new ToolError(`guestfish --remote (a script of ${commands.length} commands) ${how}: ${Buffer.concat(err).toString("utf8").trim()}`));
       });
       child.stdin!.end(text);
     });
@@ -88,7 +128,17 @@ export class Guestfish {
     return results;
   }
 
+  /** Ends the appliance: asked to exit, and killed (its whole process group) when it does not. */
   async close(): Promise<void> {
-    await this.call("exit").catch(() => undefined);
+    const exited = await this.callWithin(15_000, ["exit"]).then(
+      () => true,
+      () => false,
+    );
+    if (exited) return;
+    try {
+      process.kill(-this.processGroup, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
   }
 }

@@ -2,7 +2,7 @@
 // boots that machine's newest kernel under KVM with nothing to mount; it panics and, with
 // -no-reboot, QEMU exits 0 within a second or two. Anything else means: use TCG.
 //
-// The one probe, with two runners: here (for libguestfs' appliance) and on a hypervisor host over
+// The one probe, with two runners: here (before libguestfs' own, appliance-backend.ts) and on a hypervisor host over
 // an SSH connection (server/pool/hosts.ts, at registration). What is booted and for how long is
 // decided in this file only.
 import { readdir } from "node:fs/promises";
@@ -47,12 +47,4 @@ export async function probeKvmOnHost(connection: RemoteShell): Promise<boolean> 
   if (found.code !== 0 || !found.stdout) return false;
   const deadlineSeconds = String(KVM_PROBE_DEADLINE_MS.onHost / 1000);
   return (await connection.exec(["timeout", deadlineSeconds, ...kvmProbeArgv(found.stdout)], { timeoutMs: ON_HOST_COMMAND_TIMEOUT_MS })).code === 0;
-}
-
-let probed: Promise<boolean> | undefined;
-
-/** Whether libguestfs' appliance may use KVM here: probed once per process. */
-export function kvmWorks(): Promise<boolean> {
-  probed ??= probeKvmHere();
-  return probed;
 }

@@ -127,7 +127,11 @@ export async function runTool(
  * process's work folder instead, read once the first process has exited. Resolves with what that
  * first process printed; the daemon runs on, tagged like every child.
  */
-export async function startDaemon(command: string, args: string[], { timeoutMs = 60_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ToolResult> {
+export async function startDaemon(
+  command: string,
+  args: string[],
+  { timeoutMs = 60_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ToolResult & { processGroup: number }> {
   const described = [command, ...args].join(" ");
   const base = path.join(await ensureOwnerWorkDir(), `daemon-${randomBytes(6).toString("hex")}`);
   const out = await open(`${base}.out`, "w", 0o600);
@@ -139,8 +143,9 @@ export async function startDaemon(command: string, args: string[], { timeoutMs =
       child.once("exit", (code) => resolve(code ?? -1));
     });
     const [stdout, stderr] = await Promise.all([readFile(`${base}.out`, "utf8"), readFile(`${base}.err`, "utf8")]);
-    if (exitCode !== 0) throw new ToolError(`${described} exited with code ${exitCode}: ${stderr.trim() || stdout.trim()}`);
-    return { exitCode, stdout, stderr };
+    if (exitCode !== 0 || child.pid === undefined) throw new ToolError(`${described} exited with code ${exitCode}: ${stderr.trim() || stdout.trim()}`);
+    // The daemon stays in the group the first process led: killing it kills the daemon and its children.
+    return { exitCode, stdout, stderr, processGroup: child.pid };
   } finally {
     await out.close();
     await err.close();

@@ -19,3 +19,8 @@ export function runInWorkScope<T>(scope: WorkScope, work: () => Promise<T>): Pro
 export function currentWorkScope(): WorkScope | undefined {
   return scopes.getStore();
 }
+
+/** Runs `work` in no job's scope: shared work (a probe whose answer every job uses) outlives any one attempt. */
+export function outsideWorkScope<T>(work: () => Promise<T>): Promise<T> {
+  return scopes.exit(work);
+}
