@@ -70,8 +70,23 @@ export const ZApplyManifestEntrySchema = z.object({
   after: ZFileStateSchema.nullable(),
 });
 export type TApplyManifestEntry = z.infer<typeof ZApplyManifestEntrySchema>;
+
+/**
+ * A filesystem the change set compared. `mountPoint` is where the image's own fstab mounts it, as
+ * its inspection found ("/", "/home"), or null: a suggestion the agent follows only when this
+ * computer confirms it (agent/apply-back/apply-roots.ts), never an instruction.
+ */
+export const ZApplyFilesystemSchema = z.object({
+  device: z.string(),
+  type: z.string(),
+  mountPoint: z.string().nullable(),
+});
+export type TApplyFilesystem = z.infer<typeof ZApplyFilesystemSchema>;
+
 export const ZApplyManifestSchema = z.object({
   request: ZAgentApplyRequestSchema,
+  /** Every filesystem of the change set, whichever of them this request's entries are in: where each goes is decided from these. */
+  filesystems: z.array(ZApplyFilesystemSchema),
   entries: z.array(ZApplyManifestEntrySchema),
 });
 export type TApplyManifest = z.infer<typeof ZApplyManifestSchema>;

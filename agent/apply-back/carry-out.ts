@@ -16,9 +16,11 @@ import { assertConfined, resolveUnder } from "../apply/confine";
 import { ApplyJournal, type UndoResult } from "../apply/journal";
 import type { AgentConfig } from "../config";
 import { ServerError, type ServerClient } from "../server-client";
+import { ApplyBackError } from "./apply-back-error";
+import { chooseRoots, readMounts } from "./apply-roots";
 import { DownloadIncompleteError, stageContent, stagedFile } from "./stage-content";
 
-export class ApplyBackError extends Error {}
+export { ApplyBackError };
 
 const ZRequestRecordSchema = z.object({
   roots: z.record(z.string(), z.string()),
@@ -48,26 +50,6 @@ async function writeRecord(dir: string, record: RequestRecord): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(path.join(dir, "request.json.tmp"), JSON.stringify(record), { mode: 0o600 });
   await rename(path.join(dir, "request.json.tmp"), path.join(dir, "request.json"));
-}
-
-/**
- * Where each filesystem of the change set is on this computer. One filesystem goes to `root`
- * (--root, default /); several need "applyRoots" in the configuration (device in the image →
- * folder here), as there is no telling on its own which is /home and which /boot.
- */
-export function chooseRoots(filesystems: string[], root: string, config: AgentConfig): Record<string, string> {
-  if (filesystems.length === 1 && !config.applyRoots[filesystems[0]!]) return { [filesystems[0]!]: root };
-  const roots: Record<string, string> = {};
-  for (const filesystem of filesystems) {
-    const mapped = config.applyRoots[filesystem];
-    if (!mapped) {
-      throw new ApplyBackError(
-        `The changes are in ${filesystems.length} filesystems (${filesystems.join(", ")}); say where ${filesystem} is on this computer with "applyRoots": { "${filesystem}": "/its/mount/point" } in the agent configuration.`,
-      );
-    }
-    roots[filesystem] = mapped;
-  }
-  return roots;
 }
 
 /** A request the agent may still work on: pending, notified or applying. */
@@ -139,12 +121,17 @@ export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOu
 
 async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<CarryOutResult> {
   const { client, config, requestId, log } = options;
-  const { request, entries } = await client.applyManifest(config.machineId, requestId);
+  const manifest = await client.applyManifest(config.machineId, requestId);
+  const { request, entries } = manifest;
   assertStillOpen(request);
   try {
     // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
     const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
-    const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
+    const record = (await readRecord(dir)) ?? {
+      roots: chooseRoots({ filesystems: manifest.filesystems, needed: filesystems, root: options.root, config, mounts: await readMounts() }),
+      conflict: options.conflict,
+      tag: request.tag,
+    };
     if (record.undone) throw new ApplyBackError(`Request ${requestId} was undone on this computer (twinboot-agent apply --undo); it is not applied again.`);
     await writeRecord(dir, record);
     await client.reportApply(config.machineId, requestId, { state: "applying" });

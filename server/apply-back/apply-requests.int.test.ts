@@ -1,7 +1,8 @@
 // Apply-back requests on a real database: sending needs the password and a listed change set,
 // refuses what is not the user's and what would send nothing; the machine's agent hears of it at
 // once (LISTEN/NOTIFY), sees it as notified, and moves it only along the states it allows; a
-// machine in automatic mode gets a saved session's changes, noise left out, unasked.
+// machine in automatic mode gets a saved session's changes, noise left out, unasked. The manifest
+// names every filesystem of the change set with the image's mount points.
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,21 +27,32 @@ async function enrolledMachine(ownerId: string, name: string): Promise<AgentMach
   return { id: machine.id, name, ownerId, lastAgentImageId: null };
 }
 
-/** A saved session of `machine` with a listed change set of these paths; its id and the changes' ids by path. */
-async function listedSession(ownerId: string, machine: AgentMachine, paths: string[]) {
+/**
+ * A saved session of `machine` with a listed change set of these paths (each "/dev/sdaN:/path",
+ * or a path on /dev/sda1); its id and the changes' ids by path. `setup` gives the change set's
+ * filesystems and the image's inspection.
+ */
+async function listedSession(ownerId: string, machine: AgentMachine, paths: string[], setup: { filesystems?: { device: string; type: string; compared: boolean }[]; inspection?: Record<string, unknown> } = {}) {
   const [image] = await db()
     .insert(images)
-    .values({ machineId: machine.id, kind: "base", origin: "agent", file: `${machine.id}/${randomUUID()}.qcow2`, virtualSize: 1 << 30, bytesStored: 0, takenAt: new Date(), inspectionState: "done" })
+    .values({ machineId: machine.id, kind: "base", origin: "agent", file: `${machine.id}/${randomUUID()}.qcow2`, virtualSize: 1 << 30, bytesStored: 0, takenAt: new Date(), inspectionState: "done", inspection: setup.inspection })
     .returning();
   const [session] = await db()
     .insert(sessions)
     .values({ userId: ownerId, machineId: machine.id, imageId: image!.id, vmType: "compatible", state: "saved", savedImageId: image!.id })
     .returning();
-  await db().insert(changeSets).values({ sessionId: session!.id, userId: ownerId, machineId: machine.id, baseImageId: image!.id, imageId: image!.id, state: "done" });
+  await db()
+    .insert(changeSets)
+    .values({ sessionId: session!.id, userId: ownerId, machineId: machine.id, baseImageId: image!.id, imageId: image!.id, state: "done", filesystems: setup.filesystems });
   const after = { type: "file" as const, mode: 0o644, uid: 0, gid: 0, size: 3, mtime: new Date().toISOString(), sha256: "a".repeat(64), target: null };
   const rows = await db()
     .insert(fileChanges)
-    .values(paths.map((path) => ({ sessionId: session!.id, filesystem: "/dev/sda1", path, change: "added" as const, aspects: [], after })))
+    .values(
+      paths.map((entry) => {
+        const [filesystem, path] = entry.includes(":") ? entry.split(":") : ["/dev/sda1", entry];
+        return { sessionId: session!.id, filesystem: filesystem!, path: path!, change: "added" as const, aspects: [], after };
+      }),
+    )
     .returning({ id: fileChanges.id, path: fileChanges.path });
   return { sessionId: session!.id, ids: Object.fromEntries(rows.map((r) => [r.path, r.id])) };
 }
@@ -111,5 +123,46 @@ describe("apply-back requests", () => {
     const [request] = await db().select().from(applyRequests).where(eq(applyRequests.sessionId, sessionId));
     expect(request).toMatchObject({ machineId: home.id, automatic: true, excludedChangeIds: [ids["/var/log/syslog"]], state: "pending" });
     expect((await openRequestsFor(home))[0]).toMatchObject({ mode: "auto", files: 1 });
+  });
+});
+
+describe("what the agent is told of the change set's filesystems", () => {
+  it("names every filesystem compared, with the image's mount points, though the request holds one", async () => {
+    const home = await enrolledMachine(owner.id, "Two-disk PC");
+    const { sessionId, ids } = await listedSession(owner.id, home, ["/etc/hostname", "/dev/sda2:/alice/notes.txt"], {
+      filesystems: [
+        { device: "/dev/sda1", type: "ext4", compared: true },
+        { device: "/dev/sda2", type: "ext4", compared: true },
+        { device: "/dev/sda3", type: "swap", compared: false },
+      ],
+      inspection: {
+        os: null,
+        filesystems: [
+          { device: "/dev/sda1", type: "ext4", sizeBytes: 1, usedBytes: 1, mountPoint: "/" },
+          { device: "/dev/sda2", type: "ext4", sizeBytes: 1, usedBytes: 1, mountPoint: "/home" },
+          { device: "/dev/sda3", type: "swap", sizeBytes: null, usedBytes: null, mountPoint: null },
+        ],
+      },
+    });
+    // Only /home's file is sent: the agent still hears of / as well.
+    const { requestId } = await requestApplyBack(owner.id, ZRequestApplyBackSchema.parse({ sessionId, machineId: home.id, excludedChangeIds: [ids["/etc/hostname"]], proof: { password: owner.password } }), meta);
+    const manifest = await manifestFor(home, requestId);
+    expect(manifest.entries.map((e) => e.filesystem)).toEqual(["/dev/sda2"]);
+    expect(manifest.filesystems).toEqual([
+      { device: "/dev/sda1", type: "ext4", mountPoint: "/" },
+      { device: "/dev/sda2", type: "ext4", mountPoint: "/home" },
+    ]);
+  });
+
+  it("reads older inspections and change sets defensively: no mount points, the changes' filesystems", async () => {
+    const home = await enrolledMachine(owner.id, "Old PC");
+    const { sessionId } = await listedSession(owner.id, home, ["/etc/hostname", "/dev/sda2:/alice/notes.txt"], {
+      inspection: { os: null, filesystems: [{ device: "/dev/sda1", type: "ext4", sizeBytes: 1, usedBytes: 1 }] },
+    });
+    const { requestId } = await requestApplyBack(owner.id, ZRequestApplyBackSchema.parse({ sessionId, machineId: home.id, proof: { password: owner.password } }), meta);
+    expect((await manifestFor(home, requestId)).filesystems).toEqual([
+      { device: "/dev/sda1", type: "", mountPoint: null },
+      { device: "/dev/sda2", type: "", mountPoint: null },
+    ]);
   });
 });
