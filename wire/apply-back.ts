@@ -91,12 +91,20 @@ export const ZApplyManifestSchema = z.object({
 });
 export type TApplyManifest = z.infer<typeof ZApplyManifestSchema>;
 
-/** What the agent tells the server as it goes. */
+/** What putting a request back restored: paths as they were, and paths changed since the apply, whose newer version was kept aside. */
+export const ZApplyUndoCountsSchema = z.object({
+  restored: z.number().int().min(0),
+  keptAside: z.number().int().min(0),
+});
+export type TApplyUndoCounts = z.infer<typeof ZApplyUndoCountsSchema>;
+
+/** What the agent tells the server as it goes, and when the person undoes an applied request. */
 export const ZApplyProgressSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("applying") }),
   z.object({ state: z.literal("declined"), reason: z.string().max(2000).optional() }),
   z.object({ state: z.literal("failed"), problem: z.string().min(1).max(2000), report: ZApplyReportSchema.optional() }),
   z.object({ state: z.enum(["applied", "applied_with_conflicts"]), report: ZApplyReportSchema }),
+  z.object({ state: z.literal("undone"), undo: ZApplyUndoCountsSchema }),
 ]);
 export type TApplyProgress = z.infer<typeof ZApplyProgressSchema>;
 

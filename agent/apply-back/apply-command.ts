@@ -6,7 +6,7 @@ import type { AgentConfig } from "../config";
 import type { ServerClient } from "../server-client";
 import { ask } from "../prompt";
 import { chooseRoots, readMounts } from "./apply-roots";
-import { ApplyBackError, assertStillOpen, carryOutRequest } from "./carry-out";
+import { ApplyBackError, assertStillOpen, carryOutRequest, reportPendingUndos } from "./carry-out";
 
 const SHOWN = 40;
 
@@ -28,6 +28,7 @@ export async function applyCommand(options: {
 }): Promise<void> {
   const { client, config } = options;
   const { requests } = await client.applyRequests(config.machineId);
+  await reportPendingUndos(client, config, options.log);
   if (!options.requestId && requests.length === 0) return void console.log("No changes are waiting to be applied to this computer.");
   const requestId = options.requestId ?? requests[0]!.id;
   const { request, filesystems, entries } = await client.applyManifest(config.machineId, requestId);

@@ -1,5 +1,6 @@
 // A request carried out against a fake server on a real directory tree: where its filesystems go
-// is decided from the change set (a request of /home's files alone never lands in /).
+// is decided from the change set (a request of /home's files alone never lands in /), and an undo
+// reaches the server even when the server was out of reach at the time.
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import type { TAgentApplyRequest, TApplyFilesystem, TApplyManifest, TApplyProgre
 import type { ApplyRequestState } from "@/wire/enums";
 import { ZAgentConfigSchema, type AgentConfig } from "../config";
 import { ServerError, type ServerClient } from "../server-client";
-import { ApplyBackError, carryOutRequest } from "./carry-out";
+import { ApplyBackError, carryOutRequest, reportPendingUndos, reportUndo, undoRequest } from "./carry-out";
 
 const NOTES = "notes from the session\n";
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -21,7 +22,7 @@ let root: string;
 let config: AgentConfig;
 
 /** A server that knows one request: a change set of / (sda1) and /home (sda2), sending one file of /home. */
-function fakeServer(options: { filesystems?: TApplyFilesystem[]; down?: () => boolean } = {}) {
+function fakeServer(options: { filesystems?: TApplyFilesystem[]; down?: () => boolean; refuseUndo?: boolean } = {}) {
   const requestId = randomUUID();
   const sessionId = randomUUID();
   const changeId = randomUUID();
@@ -59,6 +60,7 @@ function fakeServer(options: { filesystems?: TApplyFilesystem[]; down?: () => bo
     },
     reportApply: async (_machineId: string, _id: string, progress: TApplyProgress) => {
       reachable();
+      if (progress.state === "undone" && options.refuseUndo) throw new ServerError("This request is failed; it cannot become undone.", 409);
       reports.push(progress);
       state = progress.state;
       return { ok: true as const };
@@ -113,5 +115,51 @@ describe("carrying out a request of one filesystem of two", () => {
     const server = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: "/home" }] });
     await carry(server.client, server.requestId);
     expect(readFileSync(path.join(root, "alice/notes.txt"), "utf8")).toBe(NOTES);
+  });
+});
+
+describe("an undo", () => {
+  it("is reported as undone, and when the server was out of reach, at the next contact, once", async () => {
+    let down = false;
+    const server = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: null }], down: () => down });
+    await carry(server.client, server.requestId);
+    const log: string[] = [];
+
+    down = true;
+    const undone = await undoRequest(config, server.requestId);
+    expect(undone.restored).toEqual([path.join(root, "alice/notes.txt")]);
+    expect(existsSync(path.join(root, "alice/notes.txt"))).toBe(false);
+    expect(await reportUndo(server.client, config, server.requestId, (line) => log.push(line))).toBe(false);
+    await reportPendingUndos(server.client, config, (line) => log.push(line)); // still down: waits
+    expect(server.reports.map((r) => r.state)).toEqual(["applying", "applied"]);
+
+    down = false;
+    await reportPendingUndos(server.client, config, (line) => log.push(line));
+    expect(server.reports.at(-1)).toEqual({ state: "undone", undo: { restored: 1, keptAside: 0 } });
+    expect(log).toContain(`The server now knows that request ${server.requestId} was undone here.`);
+    await reportPendingUndos(server.client, config, (line) => log.push(line));
+    expect(await reportUndo(server.client, config, server.requestId, (line) => log.push(line))).toBe(true);
+    expect(server.reports.filter((r) => r.state === "undone")).toHaveLength(1);
+    // Undone here: never applied again.
+    server.setState("notified");
+    await expect(carry(server.client, server.requestId)).rejects.toThrow(/was undone on this computer/);
+  });
+
+  it("of a request the server still has open ends it as failed; one the server refuses is not sent again", async () => {
+    const open = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: null }] });
+    await carry(open.client, open.requestId);
+    open.setState("applying"); // the report of the apply was lost
+    await undoRequest(config, open.requestId);
+    expect(await reportUndo(open.client, config, open.requestId, () => undefined)).toBe(true);
+    expect(open.reports.at(-1)).toMatchObject({ state: "failed", problem: expect.stringContaining("undone at the computer") });
+
+    const refusing = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: null }], refuseUndo: true });
+    await carry(refusing.client, refusing.requestId);
+    await undoRequest(config, refusing.requestId);
+    const log: string[] = [];
+    expect(await reportUndo(refusing.client, config, refusing.requestId, (line) => log.push(line))).toBe(true);
+    expect(log).toEqual([`The server did not take the undo of request ${refusing.requestId}: This request is failed; it cannot become undone.`]);
+    await reportPendingUndos(refusing.client, config, (line) => log.push(line));
+    expect(log).toHaveLength(1);
   });
 });

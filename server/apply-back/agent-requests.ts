@@ -4,7 +4,7 @@ import { and, asc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import { db } from "@/db/client";
-import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
+import { openApplyRequestStates, undoableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { applyRequests, changeSets, fileChanges, images, machines, type ChangeSet } from "@/db/schema";
 import type { AgentMachine } from "@/wire/identity";
 import { ConflictError, NotFoundError } from "@/server/errors";
@@ -142,9 +142,13 @@ const NEXT_STATES: Record<TApplyProgress["state"], ApplyRequestState[]> = {
   failed: [...openApplyRequestStates],
   applied: ["applying"],
   applied_with_conflicts: ["applying"],
+  undone: [...undoableApplyRequestStates],
 };
 
-/** Moves a request on as the agent reports; a move the request's state does not allow is refused. */
+/**
+ * Moves a request on as the agent reports; a move the request's state does not allow is refused.
+ * An undo reported again (the agent repeats it until it hears back) changes nothing.
+ */
 export async function recordProgress(machine: AgentMachine, requestId: string, progress: TApplyProgress): Promise<void> {
   const now = new Date();
   const changes =
@@ -154,7 +158,9 @@ export async function recordProgress(machine: AgentMachine, requestId: string, p
         ? { state: progress.state, problem: progress.reason ?? null, finishedAt: now }
         : progress.state === "failed"
           ? { state: progress.state, problem: progress.problem, report: progress.report ?? null, finishedAt: now }
-          : { state: progress.state, report: progress.report, finishedAt: now };
+          : progress.state === "undone"
+            ? { state: progress.state, undoneAt: now, undoCounts: progress.undo }
+            : { state: progress.state, report: progress.report, finishedAt: now };
   const updated = await db()
     .update(applyRequests)
     .set(changes)
@@ -162,5 +168,6 @@ export async function recordProgress(machine: AgentMachine, requestId: string, p
     .returning({ id: applyRequests.id });
   if (updated.length > 0) return;
   const request = await requestOrThrow(machine, requestId);
+  if (progress.state === "undone" && request.state === "undone") return;
   throw new ConflictError(`This request is ${request.state.replaceAll("_", " ")}; it cannot become ${progress.state.replaceAll("_", " ")}.`);
 }

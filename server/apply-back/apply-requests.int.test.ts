@@ -2,7 +2,8 @@
 // refuses what is not the user's and what would send nothing; the machine's agent hears of it at
 // once (LISTEN/NOTIFY), sees it as notified, and moves it only along the states it allows; a
 // machine in automatic mode gets a saved session's changes, noise left out, unasked. The manifest
-// names every filesystem of the change set with the image's mount points.
+// names every filesystem of the change set with the image's mount points; an applied request can
+// be undone (once, by its own machine's agent).
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +14,8 @@ import { ConflictError, IdentityNotConfirmedError, InvalidInputError, NotFoundEr
 import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { ZRequestApplyBackSchema, type TApplyReport } from "@/wire/apply-back";
+import { serveApplyProgress } from "@/server/agent-api/serve-apply-requests";
+import { enrollAgent } from "@/server/agent-api/enroll-agent";
 import { manifestFor, openRequestsFor, recordProgress } from "./agent-requests";
 import { listApplyRequests, queueAutomaticApplyBack, requestApplyBack } from "./apply-requests";
 import { onApplyRequest } from "./notifications";
@@ -25,6 +28,13 @@ async function enrolledMachine(ownerId: string, name: string): Promise<AgentMach
   const { machine } = await createMachine({ ownerId, name }, undefined, false);
   await db().update(machines).set({ enrolledAt: new Date() }).where(eq(machines.id, machine.id));
   return { id: machine.id, name, ownerId, lastAgentImageId: null };
+}
+
+/** A machine enrolled the way its agent does it, with the credential the agent would hold. */
+async function enrolledWithCredential(ownerId: string, name: string): Promise<AgentMachine & { credential: string }> {
+  const { enrollmentToken } = await createMachine({ ownerId, name }, undefined, false);
+  const { machineId, credential } = await enrollAgent(enrollmentToken, meta);
+  return { id: machineId, name, ownerId, lastAgentImageId: null, credential };
 }
 
 /**
@@ -164,5 +174,43 @@ describe("what the agent is told of the change set's filesystems", () => {
       { device: "/dev/sda1", type: "", mountPoint: null },
       { device: "/dev/sda2", type: "", mountPoint: null },
     ]);
+  });
+});
+
+describe("an undone request", () => {
+  it("is reported by its own machine's agent, once, only after it was applied", async () => {
+    const home = await enrolledWithCredential(owner.id, "Undo PC");
+    const other = await enrolledWithCredential(owner.id, "Other PC");
+    const strangers = await enrolledWithCredential(stranger.id, "Stranger's PC");
+    const { sessionId, ids } = await listedSession(owner.id, home, ["/home/a.txt", "/home/b.txt"]);
+    const { requestId } = await requestApplyBack(owner.id, ZRequestApplyBackSchema.parse({ sessionId, machineId: home.id, excludedChangeIds: [ids["/home/b.txt"]], proof: { password: owner.password } }), meta);
+    const row = async (id = requestId) => (await db().select().from(applyRequests).where(eq(applyRequests.id, id)))[0]!;
+    const undo = { state: "undone" as const, undo: { restored: 1, keptAside: 0 } };
+
+    // Not before it was applied, and not by the agent of another machine, even the owner's.
+    await openRequestsFor(home);
+    await expect(recordProgress(home, requestId, undo)).rejects.toThrow(/is notified; it cannot become undone/);
+    await recordProgress(home, requestId, { state: "applying" });
+    await recordProgress(home, requestId, { state: "applied", report });
+    await expect(recordProgress(other, requestId, undo)).rejects.toThrow(NotFoundError);
+    await expect(recordProgress(strangers, requestId, undo)).rejects.toThrow(NotFoundError);
+    // Over HTTP: another machine's credential, with its own machine in the path or this one.
+    const post = (agent: { id: string; credential: string }, machineId: string) =>
+      serveApplyProgress(new Request(`http://x/api/agent/v1/machines/${machineId}/apply-requests/${requestId}`, { method: "POST", headers: { authorization: `Bearer ${agent.credential}`, "content-type": "application/json" }, body: JSON.stringify(undo) }), { machineId, requestId });
+    expect((await post(strangers, home.id)).status).toBe(403);
+    expect((await post(strangers, strangers.id)).status).toBe(404);
+    expect((await post(other, other.id)).status).toBe(404);
+    expect(await row()).toMatchObject({ state: "applied", undoneAt: null, undoCounts: null });
+
+    expect((await post(home, home.id)).status).toBe(200);
+    const undone = await row();
+    expect(undone).toMatchObject({ state: "undone", undoCounts: { restored: 1, keptAside: 0 }, report });
+    expect(undone.undoneAt).toBeInstanceOf(Date);
+    // Reported again (the agent did not hear the answer): nothing changes.
+    await recordProgress(home, requestId, { state: "undone", undo: { restored: 5, keptAside: 5 } });
+    expect(await row()).toEqual(undone);
+    await expect(recordProgress(home, requestId, { state: "applying" })).rejects.toThrow(/is undone; it cannot become applying/);
+    expect((await listApplyRequests(owner.id, sessionId))[0]).toMatchObject({ id: requestId, state: "undone", undoneAt: undone.undoneAt, undoCounts: { restored: 1, keptAside: 0 } });
+
   });
 });

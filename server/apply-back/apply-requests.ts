@@ -102,6 +102,8 @@ export async function listApplyRequests(ownerId: string, sessionId: string) {
       notifiedAt: applyRequests.notifiedAt,
       startedAt: applyRequests.startedAt,
       finishedAt: applyRequests.finishedAt,
+      undoneAt: applyRequests.undoneAt,
+      undoCounts: applyRequests.undoCounts,
     })
     .from(applyRequests)
     .innerJoin(machines, eq(machines.id, applyRequests.machineId))

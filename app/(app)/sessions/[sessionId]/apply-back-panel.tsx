@@ -17,7 +17,16 @@ const STATE_LABEL: Record<ApplyRequestState, string> = {
   applied_with_conflicts: "Applied, with conflicts",
   failed: "Failed",
   declined: "Declined at the computer",
+  undone: "Undone at the computer",
 };
+
+/** When the request reached the state it is in (for pending: when it was sent, said below). */
+function stateTime(r: { state: ApplyRequestState; notifiedAt: Date | null; startedAt: Date | null; finishedAt: Date | null; undoneAt: Date | null }): Date | null {
+  if (r.state === "undone") return r.undoneAt;
+  if (r.state === "notified") return r.notifiedAt;
+  if (r.state === "applying") return r.startedAt;
+  return r.state === "pending" ? null : r.finishedAt;
+}
 
 export function ApplyBackPanel({
   sessionId,
@@ -105,9 +114,19 @@ export function ApplyBackPanel({
             {requests.data.map((r) => (
               <li key={r.id} className="rounded-lg border border-slate-200 p-3 dark:border-slate-700" data-testid="apply-request" data-state={r.state}>
                 <p>
-                  <span className="font-medium">{STATE_LABEL[r.state]}</span> — to “{r.machineName}”, {r.automatic ? "automatically" : "by you"} {r.createdAt.toLocaleString()}
+                  <span className="font-medium">
+                    {STATE_LABEL[r.state]}
+                    {stateTime(r) ? ` ${stateTime(r)!.toLocaleString()}` : ""}
+                  </span>{" "}
+                  — sent to “{r.machineName}” {r.automatic ? "automatically" : "by you"} {r.createdAt.toLocaleString()}
                   {r.excludedCount > 0 ? `, ${r.excludedCount} left out` : ""}.
                 </p>
+                {r.undoCounts ? (
+                  <p className="text-slate-600 dark:text-slate-400">
+                    {r.undoCounts.restored} path{r.undoCounts.restored === 1 ? "" : "s"} put back as they were
+                    {r.undoCounts.keptAside > 0 ? `; ${r.undoCounts.keptAside} changed since the apply, that version kept aside (NAME.twinboot-undo-kept)` : ""}
+                  </p>
+                ) : null}
                 {r.report ? (
                   <p className="text-slate-600 dark:text-slate-400">
                     {r.report.counts.applied} applied, {r.report.counts.alreadyApplied} already so, {r.report.counts.conflicts} conflict{r.report.counts.conflicts === 1 ? "" : "s"},{" "}
