@@ -15,6 +15,13 @@ export const ZRequestApplyBackSchema = z.object({
 });
 export type TRequestApplyBack = z.input<typeof ZRequestApplyBackSchema>;
 
+/** The same changes, to the same machine, with the same ones left out, as a new request (after it failed, was declined or undone). */
+export const ZSendApplyRequestAgainSchema = z.object({
+  requestId: z.uuid(),
+  proof: ZIdentityProofSchema,
+});
+export type TSendApplyRequestAgain = z.input<typeof ZSendApplyRequestAgainSchema>;
+
 export const applyOutcome = ["applied", "already-applied", "conflict", "skipped"] as const;
 
 export const ZApplyResultSchema = z.object({

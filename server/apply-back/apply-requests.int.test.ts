@@ -3,9 +3,9 @@
 // once (LISTEN/NOTIFY), sees it as notified, and moves it only along the states it allows; a
 // machine in automatic mode gets a saved session's changes, noise left out, unasked. The manifest
 // names every filesystem of the change set with the image's mount points; an applied request can
-// be undone (once, by its own machine's agent).
+// be undone (once, by its own machine's agent) and then sent again.
 import { randomUUID } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "@/db/client";
 import { applyRequests, changeSets, fileChanges, images, machines, sessions, users } from "@/db/schema";
@@ -17,7 +17,7 @@ import { ZRequestApplyBackSchema, type TApplyReport } from "@/wire/apply-back";
 import { serveApplyProgress } from "@/server/agent-api/serve-apply-requests";
 import { enrollAgent } from "@/server/agent-api/enroll-agent";
 import { manifestFor, openRequestsFor, recordProgress } from "./agent-requests";
-import { listApplyRequests, queueAutomaticApplyBack, requestApplyBack } from "./apply-requests";
+import { listApplyRequests, queueAutomaticApplyBack, requestApplyBack, sendApplyRequestAgain } from "./apply-requests";
 import { onApplyRequest } from "./notifications";
 
 const meta = { ip: null, userAgent: null };
@@ -178,7 +178,7 @@ describe("what the agent is told of the change set's filesystems", () => {
 });
 
 describe("an undone request", () => {
-  it("is reported by its own machine's agent, once, only after it was applied", async () => {
+  it("is reported by its own machine's agent, once, only after it was applied, and can be sent again", async () => {
     const home = await enrolledWithCredential(owner.id, "Undo PC");
     const other = await enrolledWithCredential(owner.id, "Other PC");
     const strangers = await enrolledWithCredential(stranger.id, "Stranger's PC");
@@ -212,5 +212,18 @@ describe("an undone request", () => {
     await expect(recordProgress(home, requestId, { state: "applying" })).rejects.toThrow(/is undone; it cannot become applying/);
     expect((await listApplyRequests(owner.id, sessionId))[0]).toMatchObject({ id: requestId, state: "undone", undoneAt: undone.undoneAt, undoCounts: { restored: 1, keptAside: 0 } });
 
+    // Sent again: the same changes, the same left out, as a new request; one open at a time.
+    const again = (requestIdToSend: string, who = owner) => sendApplyRequestAgain(who.id, { requestId: requestIdToSend, proof: { password: who.password } }, meta);
+    await expect(again(requestId, stranger)).rejects.toThrow(NotFoundError);
+    await expect(sendApplyRequestAgain(owner.id, { requestId, proof: { password: "not my password" } }, meta)).rejects.toThrow(IdentityNotConfirmedError);
+    const { requestId: second } = await again(requestId);
+    expect(await row(second)).toMatchObject({ sessionId, machineId: home.id, excludedChangeIds: [ids["/home/b.txt"]], state: "pending", automatic: false });
+    await expect(again(requestId)).rejects.toThrow(/already on their way/);
+    await expect(again(second)).rejects.toThrow(/is pending: only a failed, declined or undone one is sent again/);
+    await openRequestsFor(home);
+    await recordProgress(home, second, { state: "declined" });
+    const { requestId: third } = await again(second);
+    expect(await db().select({ id: applyRequests.id }).from(applyRequests).where(and(eq(applyRequests.sessionId, sessionId), eq(applyRequests.machineId, home.id)))).toHaveLength(3);
+    expect((await row(third)).state).toBe("pending");
   });
 });

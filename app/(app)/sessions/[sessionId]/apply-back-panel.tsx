@@ -1,10 +1,11 @@
 "use client";
 // Sending a saved session's changes home: to the machine it came from or another of the user's,
 // leaving out what is unticked in the list, after confirming with the password or a code. Below,
-// each request sent and what the machine's agent did with it, live.
+// each request sent and what the machine's agent did with it, live; one that failed, was declined
+// or undone at the computer can be sent again (the same changes, confirmed again).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
+import { openApplyRequestStates, resendableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ConfirmIdentityForm } from "../../confirm-identity-form";
@@ -49,6 +50,15 @@ export function ApplyBackPanel({
   });
   const [chosenMachineId, setMachineId] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [resending, setResending] = useState<string | null>(null);
+  const sendAgain = useMutation(
+    trpc.applyBack.sendAgain.mutationOptions({
+      onSuccess: async () => {
+        setResending(null);
+        await queryClient.invalidateQueries({ queryKey: trpc.applyBack.list.queryKey({ sessionId }) });
+      },
+    }),
+  );
   const send = useMutation(
     trpc.applyBack.request.mutationOptions({
       onSuccess: async () => {
@@ -144,6 +154,36 @@ export function ApplyBackPanel({
                       </li>
                     ))}
                   </ul>
+                ) : null}
+                {(resendableApplyRequestStates as readonly ApplyRequestState[]).includes(r.state) ? (
+                  resending === r.id ? (
+                    <div className="mt-2">
+                      <ConfirmIdentityForm
+                        explanation={<>The same changes go to “{r.machineName}” again{r.excludedCount > 0 ? `, with the same ${r.excludedCount} left out` : ""}. Confirm it is you.</>}
+                        submitLabel="Send again"
+                        busy={sendAgain.isPending}
+                        error={sendAgain.error ? errorMessage(sendAgain.error) : null}
+                        allowCode={me.data?.totpEnabled ?? false}
+                        onConfirm={(proof) => sendAgain.mutate({ requestId: r.id, proof })}
+                        onCancel={() => {
+                          setResending(null);
+                          sendAgain.reset();
+                        }}
+                      />
+                    </div>
+                  ) : (
+                    <div className="mt-2">
+                      <Button
+                        kind="secondary"
+                        onClick={() => {
+                          sendAgain.reset();
+                          setResending(r.id);
+                        }}
+                      >
+                        Send again…
+                      </Button>
+                    </div>
+                  )
                 ) : null}
               </li>
             ))}
