@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { ZodError } from "zod";
 import type { ConflictPolicy } from "./apply/apply-changes";
 import { applyCommand } from "./apply-back/apply-command";
-import { ApplyBackError, undoRequest } from "./apply-back/carry-out";
+import { ApplyBackError, reportUndo, undoRequest } from "./apply-back/carry-out";
 import { listenForApplyRequests } from "./apply-back/listen";
 import { takeBackup, type BackupProgress } from "./backup";
 import { ask } from "./prompt";
@@ -168,14 +168,10 @@ async function run(argv: string[]): Promise<void> {
         const undone = await undoRequest(config, values.undo);
         console.log(`Put back ${undone.restored.length} path${undone.restored.length === 1 ? "" : "s"} as they were before request ${values.undo}.`);
         for (const kept of undone.keptAside) console.log(`  ${kept} had changed since the apply: that version is kept as ${kept}.twinboot-undo-kept`);
-        // An apply stopped part way is still open on the server: it ends here, as failed, saying why.
-        const client = new ServerClient(config.server, config.credential);
-        const open = await client.applyRequests(config.machineId).catch(() => null);
-        if (open?.requests.some((r) => r.id === values.undo)) {
-          await client
-            .reportApply(config.machineId, values.undo, { state: "failed", problem: "Stopped part way and undone at the computer (twinboot-agent apply --undo)." })
-            .catch((error: unknown) => log(`The server was not told of the undo: ${error instanceof Error ? error.message : String(error)}`));
-        }
+        // The session page shows it as undone (an apply stopped part way: failed, saying why). A
+        // server out of reach hears of it at the agent's next contact (reportPendingUndos).
+        const told = await reportUndo(new ServerClient(config.server, config.credential), config, values.undo, log);
+        if (!told) log("The server cannot be reached now: it is told of the undo the next time the agent reaches it (twinboot-agent run, or apply).");
         return;
       }
       if (values.yes && values.decline) throw new UsageError("Choose --yes or --decline, not both.");

@@ -18,7 +18,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import * as enums from "@/wire/enums";
-import type { TApplyReport } from "@/wire/apply-back";
+import type { TApplyReport, TApplyUndoCounts } from "@/wire/apply-back";
 import type { FileState } from "@/wire/changes";
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
@@ -442,6 +442,9 @@ export const applyRequests = pgTable(
     notifiedAt: timestamp("notified_at", { withTimezone: true }),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
+    /** When the agent reported that the person put the computer back (`apply --undo`), and what that restored. */
+    undoneAt: timestamp("undone_at", { withTimezone: true }),
+    undoCounts: jsonb("undo_counts").$type<TApplyUndoCounts>(),
   },
   (t) => [
     index("apply_requests_machine_state_idx").on(t.machineId, t.state),

@@ -3,7 +3,8 @@
 // creates, changes and deletes files; meanwhile the same and another file change at home. Saved,
 // the changes are listed exactly (system noise hidden by the filter), sent home automatically,
 // applied where untouched, the conflict kept with the incoming copy beside it, the report shown;
-// `apply --undo` puts the computer back byte for byte; e2fsck finds the filesystem clean. Then
+// `apply --undo` puts the computer back byte for byte, the page shows it undone and sends it again;
+// e2fsck finds the filesystem clean. Then
 // the same changes go by hand to a second computer with one file left out: the agent killed in
 // the middle leaves nothing half-written and the next run finishes. A change set that leads
 // outside the root is refused with nothing written. A saved image is restored to a blank disk
@@ -203,6 +204,24 @@ describe("apply-back", () => {
     const afterUndo = treeSnapshot(office.mnt);
     // Folders' own times change with what is put in and taken out of them; all else is as it was.
     expectSameTree(afterUndo, beforeApply);
+
+    // The server heard of the undo: the session page says so, with when and what was put back,
+    // and sends the same changes again (the password asked again) as a new request.
+    const putBack = /Put back (\d+) path/.exec(undo.stdout)?.[1];
+    expect(putBack, undo.stdout).toBeDefined();
+    await page.reload();
+    const undone = page.locator('[data-testid="apply-request"][data-state="undone"]');
+    await undone.waitFor();
+    expect(await undone.textContent()).toMatch(new RegExp(`^Undone at the computer \\d.*${putBack} paths? put back as they were`));
+    await page.screenshot({ path: path.join(SCREENSHOTS, "apply-back-undone.png"), fullPage: true });
+    await undone.getByRole("button", { name: "Send again…" }).click();
+    await undone.getByLabel("Your password").fill(owner.password);
+    await undone.getByRole("button", { name: "Send again", exact: true }).click();
+    await expect.poll(() => page.getByTestId("apply-request").first().getAttribute("data-state"), { timeout: 10_000 }).toBe("pending");
+    expect(await page.getByTestId("apply-request").count()).toBe(2);
+    const sentAgain = await db().select().from(applyRequests).where(and(eq(applyRequests.sessionId, sessionId), eq(applyRequests.machineId, office.machine.id), eq(applyRequests.state, "pending")));
+    expect(sentAgain).toMatchObject([{ excludedChangeIds: applied!.excludedChangeIds, automatic: false }]);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "apply-back-sent-again.png"), fullPage: true });
 
     office.unmount();
     e2fsckClean(office.disk);

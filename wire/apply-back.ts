@@ -15,6 +15,13 @@ export const ZRequestApplyBackSchema = z.object({
 });
 export type TRequestApplyBack = z.input<typeof ZRequestApplyBackSchema>;
 
+/** The same changes, to the same machine, with the same ones left out, as a new request (after it failed, was declined or undone). */
+export const ZSendApplyRequestAgainSchema = z.object({
+  requestId: z.uuid(),
+  proof: ZIdentityProofSchema,
+});
+export type TSendApplyRequestAgain = z.input<typeof ZSendApplyRequestAgainSchema>;
+
 export const applyOutcome = ["applied", "already-applied", "conflict", "skipped"] as const;
 
 export const ZApplyResultSchema = z.object({
@@ -70,18 +77,41 @@ export const ZApplyManifestEntrySchema = z.object({
   after: ZFileStateSchema.nullable(),
 });
 export type TApplyManifestEntry = z.infer<typeof ZApplyManifestEntrySchema>;
+
+/**
+ * A filesystem the change set compared. `mountPoint` is where the image's own fstab mounts it, as
+ * its inspection found ("/", "/home"), or null: a suggestion the agent follows only when this
+ * computer confirms it (agent/apply-back/apply-roots.ts), never an instruction.
+ */
+export const ZApplyFilesystemSchema = z.object({
+  device: z.string(),
+  type: z.string(),
+  mountPoint: z.string().nullable(),
+});
+export type TApplyFilesystem = z.infer<typeof ZApplyFilesystemSchema>;
+
 export const ZApplyManifestSchema = z.object({
   request: ZAgentApplyRequestSchema,
+  /** Every filesystem of the change set, whichever of them this request's entries are in: where each goes is decided from these. */
+  filesystems: z.array(ZApplyFilesystemSchema),
   entries: z.array(ZApplyManifestEntrySchema),
 });
 export type TApplyManifest = z.infer<typeof ZApplyManifestSchema>;
 
-/** What the agent tells the server as it goes. */
+/** What putting a request back restored: paths as they were, and paths changed since the apply, whose newer version was kept aside. */
+export const ZApplyUndoCountsSchema = z.object({
+  restored: z.number().int().min(0),
+  keptAside: z.number().int().min(0),
+});
+export type TApplyUndoCounts = z.infer<typeof ZApplyUndoCountsSchema>;
+
+/** What the agent tells the server as it goes, and when the person undoes an applied request. */
 export const ZApplyProgressSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("applying") }),
   z.object({ state: z.literal("declined"), reason: z.string().max(2000).optional() }),
   z.object({ state: z.literal("failed"), problem: z.string().min(1).max(2000), report: ZApplyReportSchema.optional() }),
   z.object({ state: z.enum(["applied", "applied_with_conflicts"]), report: ZApplyReportSchema }),
+  z.object({ state: z.literal("undone"), undo: ZApplyUndoCountsSchema }),
 ]);
 export type TApplyProgress = z.infer<typeof ZApplyProgressSchema>;
 

@@ -38,12 +38,17 @@ export const changeKind = ["added", "modified", "deleted"] as const;
 export type ChangeKind = (typeof changeKind)[number];
 /**
  * An apply-back request's life: pending (recorded) → notified (the agent heard of it) → applying →
- * applied | applied_with_conflicts | failed, or declined by the person at the computer.
+ * applied | applied_with_conflicts | failed, or declined by the person at the computer; an applied
+ * one becomes undone when the person puts the computer back (`twinboot-agent apply --undo`).
  */
-export const applyRequestState = ["pending", "notified", "applying", "applied", "applied_with_conflicts", "failed", "declined"] as const;
+export const applyRequestState = ["pending", "notified", "applying", "applied", "applied_with_conflicts", "failed", "declined", "undone"] as const;
 export type ApplyRequestState = (typeof applyRequestState)[number];
 /** The states in which the agent still has work to do on a request. */
 export const openApplyRequestStates = ["pending", "notified", "applying"] as const satisfies readonly ApplyRequestState[];
+/** The states an undo can end: what was applied can be put back. */
+export const undoableApplyRequestStates = ["applied", "applied_with_conflicts"] as const satisfies readonly ApplyRequestState[];
+/** The states from which the user may send the same changes again, as a new request. */
+export const resendableApplyRequestStates = ["failed", "declined", "undone"] as const satisfies readonly ApplyRequestState[];
 /**
  * A job's life (server/jobs): queued → running → done, or back to queued for another attempt after
  * a failure, or failed once its attempts are spent. The domain's own rows say what it means to a user.

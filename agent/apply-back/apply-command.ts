@@ -5,7 +5,8 @@ import type { ConflictPolicy } from "../apply/apply-changes";
 import type { AgentConfig } from "../config";
 import type { ServerClient } from "../server-client";
 import { ask } from "../prompt";
-import { ApplyBackError, assertStillOpen, carryOutRequest, chooseRoots } from "./carry-out";
+import { chooseRoots, readMounts } from "./apply-roots";
+import { ApplyBackError, assertStillOpen, carryOutRequest, reportPendingUndos } from "./carry-out";
 
 const SHOWN = 40;
 
@@ -27,12 +28,14 @@ export async function applyCommand(options: {
 }): Promise<void> {
   const { client, config } = options;
   const { requests } = await client.applyRequests(config.machineId);
+  await reportPendingUndos(client, config, options.log);
   if (!options.requestId && requests.length === 0) return void console.log("No changes are waiting to be applied to this computer.");
   const requestId = options.requestId ?? requests[0]!.id;
-  const { request, entries } = await client.applyManifest(config.machineId, requestId);
+  const { request, filesystems, entries } = await client.applyManifest(config.machineId, requestId);
   assertStillOpen(request);
 
-  const roots = chooseRoots([...new Set(entries.map((e) => e.filesystem))], options.root, config);
+  const needed = [...new Set(entries.map((e) => e.filesystem))].sort();
+  const roots = chooseRoots({ filesystems, needed, root: options.root, config, mounts: await readMounts() });
   console.log(`Request ${request.id}: ${request.files} change${request.files === 1 ? "" : "s"} from a session of “${request.sourceMachineName}”, made ${request.createdAt.toLocaleString()}.`);
   for (const [filesystem, root] of Object.entries(roots)) console.log(`${filesystem} goes to ${root}`);
   for (const entry of entries.slice(0, SHOWN)) console.log(line(entry));

@@ -4,28 +4,33 @@
 // lives in <stateDir>/apply/<request id>: the roots chosen (so a resumed run and an undo use the
 // same ones), the staged files, and one journal per filesystem. Interrupted anywhere, the next
 // run resumes: staged files are checked again, journalled paths are skipped, the rest decided
-// afresh. `undoRequest` puts every touched path back from the journals.
+// afresh. `undoRequest` puts every touched path back from the journals; `reportUndo` tells the
+// server, and an undo it could not tell waits in the record until the agent's next contact.
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { openApplyRequestStates } from "@/wire/enums";
-import type { TAgentApplyRequest, TApplyManifestEntry, TApplyReport } from "@/wire/apply-back";
+import { ZApplyUndoCountsSchema, type TAgentApplyRequest, type TApplyManifestEntry, type TApplyReport } from "@/wire/apply-back";
 import { applyChanges, type ApplyEntry, type ConflictPolicy } from "../apply/apply-changes";
 import { assertConfined, resolveUnder } from "../apply/confine";
 import { ApplyJournal, type UndoResult } from "../apply/journal";
 import type { AgentConfig } from "../config";
 import { ServerError, type ServerClient } from "../server-client";
+import { ApplyBackError } from "./apply-back-error";
+import { chooseRoots, readMounts } from "./apply-roots";
 import { DownloadIncompleteError, stageContent, stagedFile } from "./stage-content";
 
-export class ApplyBackError extends Error {}
+export { ApplyBackError };
 
 const ZRequestRecordSchema = z.object({
   roots: z.record(z.string(), z.string()),
   conflict: z.enum(["both", "keep-local", "keep-remote"]),
   tag: z.string(),
-  /** Set by undo: the request is never applied again here. */
+  /** Set by undo before it starts: the request is never applied again here. */
   undone: z.boolean().optional(),
+  /** Set once the undo is done: what it restored, and whether the server has heard of it yet. */
+  undo: ZApplyUndoCountsSchema.extend({ reported: z.boolean() }).optional(),
 });
 /** What the server keeps of a report's list of conflicts and skipped paths (ZApplyReportSchema). */
 const MAX_REPORTED_EXCEPTIONS = 100_000;
@@ -48,26 +53,6 @@ async function writeRecord(dir: string, record: RequestRecord): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(path.join(dir, "request.json.tmp"), JSON.stringify(record), { mode: 0o600 });
   await rename(path.join(dir, "request.json.tmp"), path.join(dir, "request.json"));
-}
-
-/**
- * Where each filesystem of the change set is on this computer. One filesystem goes to `root`
- * (--root, default /); several need "applyRoots" in the configuration (device in the image →
- * folder here), as there is no telling on its own which is /home and which /boot.
- */
-export function chooseRoots(filesystems: string[], root: string, config: AgentConfig): Record<string, string> {
-  if (filesystems.length === 1 && !config.applyRoots[filesystems[0]!]) return { [filesystems[0]!]: root };
-  const roots: Record<string, string> = {};
-  for (const filesystem of filesystems) {
-    const mapped = config.applyRoots[filesystem];
-    if (!mapped) {
-      throw new ApplyBackError(
-        `The changes are in ${filesystems.length} filesystems (${filesystems.join(", ")}); say where ${filesystem} is on this computer with "applyRoots": { "${filesystem}": "/its/mount/point" } in the agent configuration.`,
-      );
-    }
-    roots[filesystem] = mapped;
-  }
-  return roots;
 }
 
 /** A request the agent may still work on: pending, notified or applying. */
@@ -139,12 +124,17 @@ export async function carryOutRequest(options: CarryOutOptions): Promise<CarryOu
 
 async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<CarryOutResult> {
   const { client, config, requestId, log } = options;
-  const { request, entries } = await client.applyManifest(config.machineId, requestId);
+  const manifest = await client.applyManifest(config.machineId, requestId);
+  const { request, entries } = manifest;
   assertStillOpen(request);
   try {
     // A resumed run keeps the roots and the conflict rule of the first one: the journals are theirs.
     const filesystems = [...new Set(entries.map((e) => e.filesystem))].sort();
-    const record = (await readRecord(dir)) ?? { roots: chooseRoots(filesystems, options.root, config), conflict: options.conflict, tag: request.tag };
+    const record = (await readRecord(dir)) ?? {
+      roots: chooseRoots({ filesystems: manifest.filesystems, needed: filesystems, root: options.root, config, mounts: await readMounts() }),
+      conflict: options.conflict,
+      tag: request.tag,
+    };
     if (record.undone) throw new ApplyBackError(`Request ${requestId} was undone on this computer (twinboot-agent apply --undo); it is not applied again.`);
     await writeRecord(dir, record);
     await client.reportApply(config.machineId, requestId, { state: "applying" });
@@ -205,7 +195,10 @@ async function carryOutLocked(options: CarryOutOptions, dir: string): Promise<Ca
   }
 }
 
-/** Puts back every path the request touched, newest first, from its journals. */
+/**
+ * Puts back every path the request touched, newest first, from its journals. The server hears of
+ * it through `reportUndo`; until it has, the record says so and `reportPendingUndos` tries again.
+ */
 export async function undoRequest(config: AgentConfig, requestId: string): Promise<UndoResult> {
   const dir = requestDir(config, requestId);
   const record = await readRecord(dir);
@@ -220,8 +213,48 @@ export async function undoRequest(config: AgentConfig, requestId: string): Promi
       result.restored.push(...undone.restored);
       result.keptAside.push(...undone.keptAside);
     }
+    await writeRecord(dir, { ...record, undone: true, undo: { restored: result.restored.length, keptAside: result.keptAside.length, reported: false } });
     return result;
   } finally {
     await unlock();
+  }
+}
+
+/**
+ * Tells the server that a request was undone here, unless it has heard already. An applied
+ * request becomes undone; one the server still has open (stopped part way) ends as failed, saying
+ * why. Resolves false when the server cannot be reached now (the record keeps the report waiting);
+ * an answer that will not change (the request is failed, declined or gone) ends the waiting.
+ */
+export async function reportUndo(client: ServerClient, config: AgentConfig, requestId: string, log: (line: string) => void): Promise<boolean> {
+  const dir = requestDir(config, requestId);
+  const record = await readRecord(dir);
+  if (!record?.undo || record.undo.reported) return true;
+  try {
+    const { requests } = await client.applyRequests(config.machineId);
+    const progress = requests.some((r) => r.id === requestId)
+      ? ({ state: "failed", problem: "Stopped part way and undone at the computer (twinboot-agent apply --undo)." } as const)
+      : ({ state: "undone", undo: { restored: record.undo.restored, keptAside: record.undo.keptAside } } as const);
+    await client.reportApply(config.machineId, requestId, progress);
+  } catch (error) {
+    if (!(error instanceof ServerError) || error.retryable) return false;
+    log(`The server did not take the undo of request ${requestId}: ${error.message}`);
+  }
+  await writeRecord(dir, { ...record, undo: { ...record.undo, reported: true } });
+  return true;
+}
+
+/**
+ * The undos the server has not heard of (it was unreachable when they were done), reported now:
+ * called whenever the agent reaches the server (the listener on connecting, `apply`). Stops at
+ * the first that cannot be sent; they wait for the next contact.
+ */
+export async function reportPendingUndos(client: ServerClient, config: AgentConfig, log: (line: string) => void): Promise<void> {
+  const ids = await readdir(path.join(config.stateDir, "apply")).catch(() => [] as string[]);
+  for (const id of ids.filter((name) => z.uuid().safeParse(name).success).sort()) {
+    const record = await readRecord(requestDir(config, id)).catch(() => null);
+    if (!record?.undo || record.undo.reported) continue;
+    if (!(await reportUndo(client, config, id, log))) return;
+    log(`The server now knows that request ${id} was undone here.`);
   }
 }

@@ -2,7 +2,8 @@
 // open (server-sent events), reconnecting with backoff whenever it drops or goes quiet, and acts
 // on each request by the machine's mode: auto applies, prompt asks the person at the computer
 // (a desktop notification where there is a desktop, and `twinboot-agent apply`), manual waits for
-// `twinboot-agent apply`. A request already being applied when the agent stopped is resumed.
+// `twinboot-agent apply`. A request already being applied when the agent stopped is resumed, and
+// an undo the server has not heard of (it was out of reach) is reported with each snapshot.
 import { createParser } from "eventsource-parser";
 import { backoffDelay } from "@/wire/backoff";
 import { APPLY_REQUESTS_EVENT, ZAgentApplyRequestListSchema, type TAgentApplyRequest } from "@/wire/apply-back";
@@ -11,7 +12,7 @@ import type { AgentConfig } from "../config";
 import { sleep } from "../prompt";
 import { runTool } from "../run-tool";
 import type { ServerClient } from "../server-client";
-import { carryOutRequest } from "./carry-out";
+import { carryOutRequest, reportPendingUndos } from "./carry-out";
 
 /** The server sends a comment every 20 s: this long without a byte means the connection is dead. */
 const SILENCE_MS = 60_000;
@@ -113,6 +114,8 @@ export async function listenForApplyRequests(options: {
       for await (const requests of requestSnapshots(client, config.machineId, signal)) {
         if (!heard) log("Listening for apply-back requests.");
         heard = true;
+        // The server answers: undos done while it could not be told are reported now.
+        queue = queue.then(() => reportPendingUndos(client, config, log)).catch((error: unknown) => log(`Undos not reported yet: ${error instanceof Error ? error.message : String(error)}`));
         attempt = 1;
         take(requests);
       }

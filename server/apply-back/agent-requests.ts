@@ -2,14 +2,48 @@
 // machine the credential belongs to, so an agent reaches only its own machine's requests.
 import { and, asc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
+import { z } from "zod";
 import { db } from "@/db/client";
-import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
-import { applyRequests, changeSets, fileChanges, images, machines } from "@/db/schema";
+import { openApplyRequestStates, undoableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
+import { applyRequests, changeSets, fileChanges, images, machines, type ChangeSet } from "@/db/schema";
 import type { AgentMachine } from "@/wire/identity";
 import { ConflictError, NotFoundError } from "@/server/errors";
-import type { TAgentApplyRequest, TApplyManifestEntry, TApplyProgress } from "@/wire/apply-back";
+import type { TAgentApplyRequest, TApplyFilesystem, TApplyManifestEntry, TApplyProgress } from "@/wire/apply-back";
 
 const sourceMachine = alias(machines, "source_machine");
+const baseImage = alias(images, "base_image");
+
+/**
+ * What an image's inspection says of its filesystems' mount points, read leniently: images
+ * inspected before inspection read the guest's fstab (or whose inspection failed) have none.
+ */
+const ZInspectedMountPoints = z.object({
+  filesystems: z.array(z.object({ device: z.string(), mountPoint: z.string().nullish() })),
+});
+
+function mountPointsOf(inspection: unknown): Map<string, string> {
+  const parsed = ZInspectedMountPoints.safeParse(inspection);
+  const found = new Map<string, string>();
+  for (const fs of parsed.success ? parsed.data.filesystems : []) if (fs.mountPoint) found.set(fs.device, fs.mountPoint);
+  return found;
+}
+
+/**
+ * The change set's filesystems (those it compared: only they can hold changes), each with the
+ * mount point the inspection of the image the session started from found in its fstab, else that
+ * of the saved image. A change set recorded without its list falls back to the filesystems its
+ * changes are in.
+ */
+export function changeSetFilesystems(
+  recorded: ChangeSet["filesystems"],
+  changedDevices: string[],
+  inspections: { base: unknown; saved: unknown },
+): TApplyFilesystem[] {
+  const [base, saved] = [mountPointsOf(inspections.base), mountPointsOf(inspections.saved)];
+  const listed = (recorded ?? []).filter((fs) => fs.compared).map((fs) => ({ device: fs.device, type: fs.type }));
+  for (const device of changedDevices) if (!listed.some((fs) => fs.device === device)) listed.push({ device, type: "" });
+  return listed.map((fs) => ({ ...fs, mountPoint: base.get(fs.device) ?? saved.get(fs.device) ?? null }));
+}
 
 async function requestsOf(machine: AgentMachine, where: SQL | undefined): Promise<TAgentApplyRequest[]> {
   const rows = await db()
@@ -50,7 +84,10 @@ async function requestOrThrow(machine: AgentMachine, requestId: string): Promise
   return request;
 }
 
-/** What the request brings: every change of the session but those the user left out. */
+/**
+ * What the request brings: every change of the session but those the user left out, and every
+ * filesystem of the change set (a request may hold the changes of only some of them).
+ */
 export async function manifestFor(machine: AgentMachine, requestId: string) {
   const request = await requestOrThrow(machine, requestId);
   const entries: TApplyManifestEntry[] = await db()
@@ -66,7 +103,22 @@ export async function manifestFor(machine: AgentMachine, requestId: string) {
     .innerJoin(applyRequests, eq(applyRequests.sessionId, fileChanges.sessionId))
     .where(and(eq(applyRequests.id, requestId), eq(applyRequests.machineId, machine.id), sql`not (${fileChanges.id} = any(${applyRequests.excludedChangeIds}))`))
     .orderBy(asc(fileChanges.filesystem), asc(fileChanges.path));
-  return { request, entries };
+  const [set] = await db()
+    .select({ filesystems: changeSets.filesystems, baseInspection: baseImage.inspection, savedInspection: images.inspection })
+    .from(changeSets)
+    .innerJoin(applyRequests, eq(applyRequests.sessionId, changeSets.sessionId))
+    .leftJoin(baseImage, eq(baseImage.id, changeSets.baseImageId))
+    .leftJoin(images, eq(images.id, changeSets.imageId))
+    .where(and(eq(applyRequests.id, requestId), eq(applyRequests.machineId, machine.id)));
+  const changedDevices =
+    set?.filesystems
+      ? entries.map((e) => e.filesystem)
+      : (await db().selectDistinct({ filesystem: fileChanges.filesystem }).from(fileChanges).where(eq(fileChanges.sessionId, request.sessionId))).map((r) => r.filesystem);
+  const filesystems = changeSetFilesystems(set?.filesystems ?? null, [...new Set(changedDevices)].sort(), {
+    base: set?.baseInspection,
+    saved: set?.savedInspection,
+  });
+  return { request, filesystems, entries };
 }
 
 /** The saved image the request's new files are read from, and the files to read (regular files only). */
@@ -90,9 +142,13 @@ const NEXT_STATES: Record<TApplyProgress["state"], ApplyRequestState[]> = {
   failed: [...openApplyRequestStates],
   applied: ["applying"],
   applied_with_conflicts: ["applying"],
+  undone: [...undoableApplyRequestStates],
 };
 
-/** Moves a request on as the agent reports; a move the request's state does not allow is refused. */
+/**
+ * Moves a request on as the agent reports; a move the request's state does not allow is refused.
+ * An undo reported again (the agent repeats it until it hears back) changes nothing.
+ */
 export async function recordProgress(machine: AgentMachine, requestId: string, progress: TApplyProgress): Promise<void> {
   const now = new Date();
   const changes =
@@ -102,7 +158,9 @@ export async function recordProgress(machine: AgentMachine, requestId: string, p
         ? { state: progress.state, problem: progress.reason ?? null, finishedAt: now }
         : progress.state === "failed"
           ? { state: progress.state, problem: progress.problem, report: progress.report ?? null, finishedAt: now }
-          : { state: progress.state, report: progress.report, finishedAt: now };
+          : progress.state === "undone"
+            ? { state: progress.state, undoneAt: now, undoCounts: progress.undo }
+            : { state: progress.state, report: progress.report, finishedAt: now };
   const updated = await db()
     .update(applyRequests)
     .set(changes)
@@ -110,5 +168,6 @@ export async function recordProgress(machine: AgentMachine, requestId: string, p
     .returning({ id: applyRequests.id });
   if (updated.length > 0) return;
   const request = await requestOrThrow(machine, requestId);
+  if (progress.state === "undone" && request.state === "undone") return;
   throw new ConflictError(`This request is ${request.state.replaceAll("_", " ")}; it cannot become ${progress.state.replaceAll("_", " ")}.`);
 }

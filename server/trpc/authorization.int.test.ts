@@ -253,6 +253,18 @@ const probes: Record<string, (attacker: Actor, victim: Actor) => Promise<void>> 
     expect(await a.caller.applyBack.list({ sessionId: theirs })).toEqual([]);
     expect(await v.caller.applyBack.list({ sessionId: theirs })).toHaveLength(1);
   },
+  "applyBack.sendAgain": async (a, v) => {
+    // The victim's undone request cannot be sent again by the attacker, to any machine.
+    const theirs = await listedChanges(v);
+    await db().update(machines).set({ enrolledAt: new Date() }).where(eq(machines.id, v.machine.id));
+    const { requestId } = await v.caller.applyBack.request({ sessionId: theirs, machineId: v.machine.id, proof: { password: v.password } });
+    await db().update(applyRequests).set({ state: "undone", undoneAt: new Date() }).where(eq(applyRequests.id, requestId));
+    await expectCode(a.caller.applyBack.sendAgain({ requestId, proof: { password: a.password } }), "NOT_FOUND");
+    expect(await db().select({ id: applyRequests.id }).from(applyRequests).where(eq(applyRequests.sessionId, theirs))).toEqual([{ id: requestId }]);
+    // The victim can.
+    await v.caller.applyBack.sendAgain({ requestId, proof: { password: v.password } });
+    expect(await db().select({ id: applyRequests.id }).from(applyRequests).where(eq(applyRequests.sessionId, theirs))).toHaveLength(2);
+  },
   "sessions.preferences": async (a, v) => {
     await db().update(users).set({ idleTimeoutMinutes: 15 }).where(eq(users.id, v.id));
     expect((await a.caller.sessions.preferences()).idleTimeoutMinutes).toBe(60);

@@ -1,10 +1,11 @@
 "use client";
 // Sending a saved session's changes home: to the machine it came from or another of the user's,
 // leaving out what is unticked in the list, after confirming with the password or a code. Below,
-// each request sent and what the machine's agent did with it, live.
+// each request sent and what the machine's agent did with it, live; one that failed, was declined
+// or undone at the computer can be sent again (the same changes, confirmed again).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { openApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
+import { openApplyRequestStates, resendableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ConfirmIdentityForm } from "../../confirm-identity-form";
@@ -17,7 +18,16 @@ const STATE_LABEL: Record<ApplyRequestState, string> = {
   applied_with_conflicts: "Applied, with conflicts",
   failed: "Failed",
   declined: "Declined at the computer",
+  undone: "Undone at the computer",
 };
+
+/** When the request reached the state it is in (for pending: when it was sent, said below). */
+function stateTime(r: { state: ApplyRequestState; notifiedAt: Date | null; startedAt: Date | null; finishedAt: Date | null; undoneAt: Date | null }): Date | null {
+  if (r.state === "undone") return r.undoneAt;
+  if (r.state === "notified") return r.notifiedAt;
+  if (r.state === "applying") return r.startedAt;
+  return r.state === "pending" ? null : r.finishedAt;
+}
 
 export function ApplyBackPanel({
   sessionId,
@@ -40,6 +50,15 @@ export function ApplyBackPanel({
   });
   const [chosenMachineId, setMachineId] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [resending, setResending] = useState<string | null>(null);
+  const sendAgain = useMutation(
+    trpc.applyBack.sendAgain.mutationOptions({
+      onSuccess: async () => {
+        setResending(null);
+        await queryClient.invalidateQueries({ queryKey: trpc.applyBack.list.queryKey({ sessionId }) });
+      },
+    }),
+  );
   const send = useMutation(
     trpc.applyBack.request.mutationOptions({
       onSuccess: async () => {
@@ -105,9 +124,19 @@ export function ApplyBackPanel({
             {requests.data.map((r) => (
               <li key={r.id} className="rounded-lg border border-slate-200 p-3 dark:border-slate-700" data-testid="apply-request" data-state={r.state}>
                 <p>
-                  <span className="font-medium">{STATE_LABEL[r.state]}</span> — to “{r.machineName}”, {r.automatic ? "automatically" : "by you"} {r.createdAt.toLocaleString()}
+                  <span className="font-medium">
+                    {STATE_LABEL[r.state]}
+                    {stateTime(r) ? ` ${stateTime(r)!.toLocaleString()}` : ""}
+                  </span>{" "}
+                  — sent to “{r.machineName}” {r.automatic ? "automatically" : "by you"} {r.createdAt.toLocaleString()}
                   {r.excludedCount > 0 ? `, ${r.excludedCount} left out` : ""}.
                 </p>
+                {r.undoCounts ? (
+                  <p className="text-slate-600 dark:text-slate-400">
+                    {r.undoCounts.restored} path{r.undoCounts.restored === 1 ? "" : "s"} put back as they were
+                    {r.undoCounts.keptAside > 0 ? `; ${r.undoCounts.keptAside} changed since the apply, that version kept aside (NAME.twinboot-undo-kept)` : ""}
+                  </p>
+                ) : null}
                 {r.report ? (
                   <p className="text-slate-600 dark:text-slate-400">
                     {r.report.counts.applied} applied, {r.report.counts.alreadyApplied} already so, {r.report.counts.conflicts} conflict{r.report.counts.conflicts === 1 ? "" : "s"},{" "}
@@ -125,6 +154,36 @@ export function ApplyBackPanel({
                       </li>
                     ))}
                   </ul>
+                ) : null}
+                {(resendableApplyRequestStates as readonly ApplyRequestState[]).includes(r.state) ? (
+                  resending === r.id ? (
+                    <div className="mt-2">
+                      <ConfirmIdentityForm
+                        explanation={<>The same changes go to “{r.machineName}” again{r.excludedCount > 0 ? `, with the same ${r.excludedCount} left out` : ""}. Confirm it is you.</>}
+                        submitLabel="Send again"
+                        busy={sendAgain.isPending}
+                        error={sendAgain.error ? errorMessage(sendAgain.error) : null}
+                        allowCode={me.data?.totpEnabled ?? false}
+                        onConfirm={(proof) => sendAgain.mutate({ requestId: r.id, proof })}
+                        onCancel={() => {
+                          setResending(null);
+                          sendAgain.reset();
+                        }}
+                      />
+                    </div>
+                  ) : (
+                    <div className="mt-2">
+                      <Button
+                        kind="secondary"
+                        onClick={() => {
+                          sendAgain.reset();
+                          setResending(r.id);
+                        }}
+                      >
+                        Send again…
+                      </Button>
+                    </div>
+                  )
                 ) : null}
               </li>
             ))}
