@@ -42,7 +42,13 @@ const BASE_MOUNT = "/twinboot-base";
 const NEW_MOUNT = "/twinboot-new";
 /** Names that can go in a guestfish string list (split on whitespace, no quoting). */
 const LISTABLE_NAME = /^[^\s"'\\]+$/;
-const NAMES_PER_LIST = 500;
+/**
+ * The longest script line sent: guestfish rejects lines of about 8 KiB ("unterminated double
+ * quote"), so lists are cut by bytes, never by a count of names (500 of /var/lib/dpkg/info's
+ * names make 11 KB).
+ */
+export const MAX_SCRIPT_LINE_BYTES = 4096;
+const lineBytes = (line: string) => Buffer.byteLength(line);
 
 function fileType(mode: number): FileType {
   switch (mode & 0o170000) {
@@ -99,12 +105,20 @@ async function listed(file: string): Promise<{ paths: string[]; notUtf8: number 
   return { paths, notUtf8 };
 }
 
-/** lstat of every path under `mount`, a directory at a time, in one script. */
-async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise<Map<string, Stat>> {
+/**
+ * lstat of every path under `mount`, a directory at a time, in one script. A path too long for a
+ * script line even on its own (deep trees near PATH_MAX) cannot be read: it is returned apart.
+ */
+async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise<{ stats: Map<string, Stat>; tooLong: string[] }> {
   const byDir = new Map<string, string[]>();
   const single: string[] = [];
+  const tooLong: string[] = [];
   for (const p of paths) {
     const name = path.posix.basename(p);
+    if (lineBytes(`lstatns ${quoteArg(mount + p)}`) > MAX_SCRIPT_LINE_BYTES) {
+      tooLong.push(p);
+      continue;
+    }
     if (!LISTABLE_NAME.test(name)) {
       single.push(p);
       continue;
@@ -117,11 +131,19 @@ async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise
   const commands: string[] = [];
   const batches: string[][] = [];
   for (const [dir, names] of byDir) {
-    for (let i = 0; i < names.length; i += NAMES_PER_LIST) {
-      const batch = names.slice(i, i + NAMES_PER_LIST);
-      commands.push(`lstatnslist ${quoteArg(path.posix.join(mount, dir))} ${quoteArg(batch.join(" "))}`);
+    const head = `lstatnslist ${quoteArg(path.posix.join(mount, dir))} `;
+    let batch: string[] = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      commands.push(head + quoteArg(batch.join(" ")));
       batches.push(batch.map((name) => path.posix.join(dir, name)));
+      batch = [];
+    };
+    for (const name of names) {
+      if (batch.length > 0 && lineBytes(head + quoteArg([...batch, name].join(" "))) > MAX_SCRIPT_LINE_BYTES) flush();
+      batch.push(name);
     }
+    flush();
   }
   for (const p of single) {
     commands.push(`lstatns ${quoteArg(mount + p)}`);
@@ -141,7 +163,7 @@ async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise
       stats.set(p, stat);
     });
   });
-  return stats;
+  return { stats, tooLong };
 }
 
 /** sha256 of files, and targets of symlinks, under `mount`, in one script. */
@@ -198,15 +220,15 @@ function pairFilesystems(listing: string): { pairs: { base: string; next: string
   return { pairs, others };
 }
 
-async function diffFilesystem(fish: Guestfish, device: string, work: string): Promise<{ changes: FileChange[]; notUtf8: number }> {
+async function diffFilesystem(fish: Guestfish, device: string, work: string): Promise<{ changes: FileChange[]; notUtf8: number; tooLong: number }> {
   await fish.call("find0", BASE_MOUNT, path.join(work, "base.list"));
   await fish.call("find0", NEW_MOUNT, path.join(work, "new.list"));
   const baseListing = await listed(path.join(work, "base.list"));
   const newListing = await listed(path.join(work, "new.list"));
   const basePaths = baseListing.paths;
   const newPaths = newListing.paths;
-  const before = await statAll(fish, BASE_MOUNT, basePaths);
-  const after = await statAll(fish, NEW_MOUNT, newPaths);
+  const { stats: before, tooLong: tooLongBefore } = await statAll(fish, BASE_MOUNT, basePaths);
+  const { stats: after, tooLong: tooLongAfter } = await statAll(fish, NEW_MOUNT, newPaths);
 
   // Files whose content may differ are hashed on both sides; symlinks have their targets read.
   const hashBefore: string[] = [];
@@ -252,7 +274,7 @@ async function diffFilesystem(fish: Guestfish, device: string, work: string): Pr
     if (!after.has(p)) changes.push({ filesystem: device, path: p, change: "deleted", aspects: [], ...sides(p, b, undefined) });
   }
   changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-  return { changes, notUtf8: Math.max(baseListing.notUtf8, newListing.notUtf8) };
+  return { changes, notUtf8: Math.max(baseListing.notUtf8, newListing.notUtf8), tooLong: new Set([...tooLongBefore, ...tooLongAfter]).size };
 }
 
 /** Compares `base` (the image a session started from) with `next` (the image it became). */
@@ -280,13 +302,12 @@ export async function diffImages(base: GuestfishDisk, next: GuestfishDisk): Prom
       if (!mounted.includes(`: ${BASE_MOUNT}\n`) || !mounted.includes(`: ${NEW_MOUNT}\n`)) {
         result.filesystems.push({ device: pair.base, type: pair.type, compared: false, note: "does not mount" });
       } else {
-        const { changes, notUtf8 } = await diffFilesystem(fish, pair.base, work);
-        result.filesystems.push({
-          device: pair.base,
-          type: pair.type,
-          compared: true,
-          ...(notUtf8 > 0 ? { note: `${notUtf8} name(s) that are not valid UTF-8 were left out` } : {}),
-        });
+        const { changes, notUtf8, tooLong } = await diffFilesystem(fish, pair.base, work);
+        const notes = [
+          ...(notUtf8 > 0 ? [`${notUtf8} name(s) that are not valid UTF-8 were left out`] : []),
+          ...(tooLong > 0 ? [`${tooLong} path(s) too long to be read by the appliance were left out`] : []),
+        ];
+        result.filesystems.push({ device: pair.base, type: pair.type, compared: true, ...(notes.length > 0 ? { note: notes.join("; ") } : {}) });
         result.changes.push(...changes);
       }
       await fish.script([`umount ${BASE_MOUNT}`, `umount ${NEW_MOUNT}`]);
