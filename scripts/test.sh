@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 ensure_debian_packages postgresql curl ca-certificates chromium fonts-dejavu-core \
   qemu-utils qemu-system-x86 busybox-static extlinux syslinux-common e2fsprogs fdisk linux-image-amd64 libguestfs-tools \
-  libvirt-clients libxml2-utils
+  libvirt-clients libxml2-utils procps
 ensure_node_modules
 cd "$ROOT"
 
