@@ -39,6 +39,35 @@ ensure_node_modules() {
   fi
 }
 
+# What `npm run build` reads (the server itself runs from source through tsx). A file here newer
+# than the stamp means the build is stale; so does a folder (a file removed), except public/,
+# where the build itself writes the service worker.
+BUILD_INPUTS=(app server db wire types public next.config.ts serwist.config.js postcss.config.mjs tsconfig.json
+  package.json package-lock.json)
+BUILD_STAMP=.next/twinboot-build-stamp
+
+# build_is_fresh: whether the last build, marked by BUILD_STAMP, is newer than every build input.
+build_is_fresh() {
+  (cd "$ROOT" && [ -f "$BUILD_STAMP" ] && [ -z "$(find "${BUILD_INPUTS[@]}" -newer "$BUILD_STAMP" \
+    ! -path public ! -path public/sw.js ! -path public/sw.js.map ! -name '*.test.ts' -print -quit 2>/dev/null)" ])
+}
+
+# build_app_if_stale LOG: runs `npm run build` (output to LOG) unless the build is fresh. The
+# stamp takes the time the build started, so a file saved during a build makes the next call
+# build again. The demo and `npm test` share it: a build made by either is fresh for the other.
+build_app_if_stale() {
+  local log="$1" started
+  if build_is_fresh; then
+    say "The app's build is up to date"
+    return 0
+  fi
+  say "Building the app (a minute or two)"
+  started="$(mktemp)"
+  (cd "$ROOT" && npm run build --silent) >"$log" 2>&1 || { rm -f "$started"; tail -n 30 "$log"; die "the build failed; the whole log is in $log"; }
+  # next build empties .next first, so the mark of its start waits outside.
+  touch -r "$started" "$ROOT/$BUILD_STAMP" && rm -f "$started"
+}
+
 pg_bindir() {
   local dir
   dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"

@@ -12,6 +12,18 @@ export function parseDomainList(output: string): string[] {
     .filter((line) => line !== "");
 }
 
+/**
+ * Parses `virsh domblklist --details` (headers off with --quiet, on without): the file or device
+ * behind each disk, empty drives ("-") left out. A source is the rest of its line, spaces and all.
+ */
+export function parseDomainDiskSources(output: string): string[] {
+  return output
+    .split("\n")
+    .map((line) => /^\s*(\S+)\s+\S+\s+\S+\s+(.*\S)\s*$/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null && match[1] !== "Type" && match[2] !== "-")
+    .map((match) => match[2]!);
+}
+
 /** Starts a transient domain from its XML (given on stdin); once it is off, it is gone. */
 export async function domainCreate({ host, xml }: { host: HypervisorHost; xml: string }): Promise<void> {
   await virsh(host, ["create", "/dev/stdin"], { stdin: xml });
@@ -30,6 +42,11 @@ export async function domainDestroy({ host, name }: { host: HypervisorHost; name
 /** The names of the host's running domains. */
 export async function listDomains({ host }: { host: HypervisorHost }): Promise<string[]> {
   return parseDomainList(await virsh(host, ["list", "--name"]));
+}
+
+/** The files (or devices) behind the running domain's disks, as its host names them. */
+export async function domainDiskSources({ host, name }: { host: HypervisorHost; name: string }): Promise<string[]> {
+  return parseDomainDiskSources(await virsh(host, ["domblklist", name, "--details"]));
 }
 
 /** The domain's screen as an image file's bytes: PNG, or a binary PPM from older QEMU/libvirt. */

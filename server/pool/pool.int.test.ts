@@ -2,6 +2,7 @@
 // scripts/test-pool.sh starts (npm test passes their description in TEST_POOL), each a real
 // sshd in front of a real libvirt. One file, so that nothing else changes the pool meanwhile.
 import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -23,7 +24,8 @@ import { discardHostSessions } from "@/server/testing/discard-host-sessions";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { screenshotVm } from "@/server/testing/vm-screenshot";
 import { getVmNetwork, setVmNetwork } from "@/server/settings/vm-network";
-import { domainDestroy, listDomains } from "./domain";
+import { sessionDomainXml } from "@/server/sessions/domain-xml";
+import { domainCreate, domainDestroy, listDomains } from "./domain";
 import { closeAllHostConnections, closeHostConnection, runOnHost } from "./host-connections";
 import { addHost, checkHostHealth, listHosts, removeHost, setHostMode } from "./hosts";
 import { HostKeyMismatchError } from "./ssh-connection";
@@ -189,6 +191,39 @@ async function hostOf(session: Session): Promise<HypervisorHost> {
 async function guestFileExists(image: string, file: string): Promise<boolean> {
   return (await inImage(image, ["is-file", file])).trim() === "true";
 }
+
+describe("another Twinboot on the same libvirt", () => {
+  it("keeps its VMs: a domain with no disk in this image store is no stray of ours", async () => {
+    const host = await row(names[0]!);
+    const id = randomUUID();
+    // Its files as the host's own user makes them, outside this installation's store.
+    const dir = `/tmp/twinboot-foreign-${id}`;
+    const run = async (...argv: string[]) => expect((await runOnHost(host, argv)).code).toBe(0);
+    await run("mkdir", dir);
+    await run("qemu-img", "create", "-q", "-f", "qcow2", `${dir}/disk.qcow2`, "16M");
+    const xml = sessionDomainXml({
+      sessionId: id,
+      title: "Another installation's session",
+      firmware: "bios",
+      vmType: "compatible",
+      size: { cpus: 1, memoryBytes: 128 * 2 ** 20 },
+      kvm: false,
+      diskPath: `${dir}/disk.qcow2`,
+      vncSocketPath: `${dir}/vnc.sock`,
+      serialLogPath: `${dir}/serial.log`,
+      network: "none",
+    });
+    try {
+      await domainCreate({ host, xml });
+      const changes = await reconcileHost(host, { shutdownTimeoutMs: 1000 });
+      expect(changes.filter((change) => change.includes(id))).toEqual([]);
+      expect(await listDomains({ host })).toContain(`twinboot-${id}`);
+    } finally {
+      await domainDestroy({ host, name: `twinboot-${id}` }).catch(() => undefined);
+      await run("rm", "-rf", dir);
+    }
+  }, 120_000);
+});
 
 describe("sessions on the pool", () => {
   let owner: Awaited<ReturnType<typeof createTestUser>>;

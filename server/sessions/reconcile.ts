@@ -9,12 +9,16 @@
 //                               (a database from before jobs): running if its domain is up,
 //                               failed if not
 //   stopping, saving          → its finishing job is queued if it has none open (one per session)
-//   a twinboot domain with no live session → destroyed: it would write into an image or a
-//                               discarded overlay. Its files are left alone.
+//   a twinboot domain with no live session, a disk in the image store → destroyed: it would write
+//                               into an image or a discarded overlay. Its files are left alone.
+//                               One with no disk in the store belongs to another Twinboot on the
+//                               same libvirt (another demo, a staging server) and is left alone.
+import path from "node:path";
 import { and, eq, inArray, isNotNull } from "drizzle-orm";
 import { db } from "@/db/client";
 import { hypervisorHosts, sessions, type HypervisorHost } from "@/db/schema";
-import { domainDestroy, listDomains } from "@/server/pool/domain";
+import { storeRoot } from "@/server/images/store";
+import { domainDestroy, domainDiskSources, listDomains } from "@/server/pool/domain";
 import { domainName } from "./domain-xml";
 import { jobs } from "@/db/schema";
 import { openJobStates } from "@/wire/enums";
@@ -24,6 +28,10 @@ import { moveSession } from "./session-state";
 
 const DOMAIN_PREFIX = "twinboot-";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function inImageStore(file: string): boolean {
+  return path.resolve(file).startsWith(path.resolve(storeRoot()) + path.sep);
+}
 
 async function runningDomains(host: HypervisorHost): Promise<Set<string> | null> {
   try {
@@ -97,6 +105,9 @@ export async function reconcileHost(host: HypervisorHost, options: { shutdownTim
     changes.push(`domain ${domainName(id)}: its session is live on another host record, left alone`);
   }
   for (const stray of domains) {
+    // Unreadable (it may have just stopped): looked at again at the next reconcile.
+    const disks = await domainDiskSources({ host, name: stray }).catch(() => null);
+    if (!disks?.some(inImageStore)) continue;
     await domainDestroy({ host, name: stray }).catch(() => undefined);
     changes.push(`domain ${stray}: no live session, destroyed`);
   }
