@@ -1,8 +1,29 @@
 // Inspection of an image with libguestfs, in one appliance launch (guestfish in remote mode):
-// the OS and its version, hostname and applications where libguestfs recognises one, and every
-// filesystem with its size and use. A disk without a recognisable OS is inspected too ("no OS
-// found", its filesystems listed); that is a result, never an error.
-import { Guestfish } from "@/server/tools/guestfish";
+// the OS, its version, hostname and applications where libguestfs recognises one; every
+// filesystem with its size, use and where the guest's fstab mounts it; the partition table; and
+// what the disk can boot with (an EFI loader on an EFI system partition, boot code in the MBR),
+// from which the VM's firmware is decided (wire/firmware.ts). A disk with no OS, an unknown
+// partition table or a filesystem that does not mount is inspected too: what cannot be read is
+// said in a sentence (notes), and the rest is still listed. That is a result, never an error.
+//
+// Any failing guestfish call ends the appliance (remote mode), so whatever may fail on a real
+// disk (a mount, an OS query) goes through script(), whose commands may each fail alone.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Guestfish, quoteArg } from "@/server/tools/guestfish";
+import type { BootableWith } from "@/wire/firmware";
+
+export interface InspectedFilesystem {
+  device: string;
+  type: string;
+  sizeBytes: number | null;
+  usedBytes: number | null;
+  /** Where the guest mounts it (its fstab, as libguestfs reads it): "/", "/home", "/boot/efi"; null when not in it. */
+  mountPoint: string | null;
+  /** Why it could not be read, when it could not. */
+  note?: string;
+}
 
 export interface ImageInspection {
   os: {
@@ -13,8 +34,18 @@ export interface ImageInspection {
     hostname: string;
     applications: { name: string; version: string }[];
   } | null;
-  filesystems: { device: string; type: string; sizeBytes: number | null; usedBytes: number | null }[];
+  filesystems: InspectedFilesystem[];
+  /** The disk's partition table; null when there is none libguestfs recognises. */
+  partitionTable: "gpt" | "mbr" | null;
+  bootableWith: BootableWith;
+  /** What could not be read, in sentences for the timeline. */
+  notes: string[];
 }
+
+/** GPT's type GUID of an EFI system partition, and MBR's partition id for one. */
+const ESP_GPT_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+const ESP_MBR_ID = 0xef;
+const MOUNT = "/";
 
 /** Lines of `key: value` (guestfish's way of printing structs and hashes) as pairs. */
 function pairs(output: string): [string, string][] {
@@ -25,57 +56,149 @@ function pairs(output: string): [string, string][] {
     .map((m) => [m[1]!.trim(), m[2]!.trim()]);
 }
 
-export async function inspectImageFile(file: string, format: "qcow2" | "raw" = "qcow2"): Promise<ImageInspection> {
-  const guestfish = await Guestfish.open([{ file, format }]);
-  // Any failing call ends the appliance; each call below is one that cannot fail on a healthy
-  // disk, and an unexpected failure fails the inspection as a whole.
-  const fish = (...args: string[]) => guestfish.call(...args);
-  try {
-    const filesystems: ImageInspection["filesystems"] = [];
-    for (const [device, type] of pairs(await fish("list-filesystems"))) {
+const lines = (output: string | null | undefined) => (output ?? "").split("\n").filter(Boolean);
+
+class Inspector {
+  constructor(
+    private readonly fish: Guestfish,
+    private readonly work: string,
+  ) {}
+
+  /** Mounts `device` read-only at `at`; false when it does not mount (the appliance lives on). */
+  async mount(device: string, at = MOUNT): Promise<boolean> {
+    await this.fish.script([`mount-ro ${quoteArg(device)} ${quoteArg(at)}`]);
+    return (await this.fish.call("mountpoints")).split("\n").includes(`${device}: ${at}`);
+  }
+
+  async filesystems(mountPoints: Map<string, string>): Promise<InspectedFilesystem[]> {
+    const found: InspectedFilesystem[] = [];
+    for (const [device, type] of pairs(await this.fish.call("list-filesystems"))) {
+      const mountPoint = mountPoints.get(device) ?? null;
       if (["swap", "unknown", ""].includes(type)) {
-        filesystems.push({ device, type, sizeBytes: null, usedBytes: null });
+        found.push({ device, type, sizeBytes: null, usedBytes: null, mountPoint, ...(type === "swap" ? {} : { note: "holds no filesystem the server recognises" }) });
         continue;
       }
-      const mounted = await fish("mount-ro", device, "/").then(
-        () => true,
-        () => false,
-      );
-      if (!mounted) {
-        filesystems.push({ device, type, sizeBytes: null, usedBytes: null });
+      if (!(await this.mount(device))) {
+        found.push({ device, type, sizeBytes: null, usedBytes: null, mountPoint, note: "does not mount (damaged, encrypted, or of a kind the server cannot read)" });
         continue;
       }
-      const stat = Object.fromEntries(pairs(await fish("statvfs", "/")).map(([k, v]) => [k, Number(v)]));
-      await fish("umount-all");
+      const stat = Object.fromEntries(pairs(await this.fish.call("statvfs", MOUNT)).map(([k, v]) => [k, Number(v)]));
+      await this.fish.call("umount-all");
       const blockSize = stat.frsize ?? 0;
-      filesystems.push({
-        device,
-        type,
-        sizeBytes: (stat.blocks ?? 0) * blockSize,
-        usedBytes: ((stat.blocks ?? 0) - (stat.bfree ?? 0)) * blockSize,
-      });
+      found.push({ device, type, sizeBytes: (stat.blocks ?? 0) * blockSize, usedBytes: ((stat.blocks ?? 0) - (stat.bfree ?? 0)) * blockSize, mountPoint });
     }
-    const root = (await fish("inspect-os")).split("\n").find(Boolean);
-    let os: ImageInspection["os"] = null;
-    if (root) {
-      const get = async (what: string) => (await fish(`inspect-get-${what}`, root)).trim();
-      const applications: { name: string; version: string }[] = [];
-      let current: { name: string; version: string } | null = null;
-      for (const [key, value] of pairs(await fish("inspect-list-applications2", root))) {
-        if (key === "app2_name") applications.push((current = { name: value, version: "" }));
-        if (key === "app2_version" && current) current.version = value;
+    return found;
+  }
+
+  /** The first disk's partition table, and what on it can boot. */
+  async bootSetup(): Promise<{ partitionTable: ImageInspection["partitionTable"]; bootableWith: BootableWith }> {
+    const [parttype] = await this.fish.script(["part-get-parttype /dev/sda"]);
+    const partitionTable = parttype?.trim() === "gpt" ? "gpt" : parttype?.trim() === "msdos" ? "mbr" : null;
+    // The MBR's first 440 bytes are boot code: zeros when nothing was installed there (a GPT
+    // disk's protective MBR usually). Generic code (parted's, Windows', SYSLINUX's) only chains to
+    // the active partition's own loader, so it counts when one is active; GRUB's boot.img loads
+    // GRUB itself (it says "GRUB").
+    const mbr = path.join(this.work, "mbr");
+    await this.fish.call("download-offset", "/dev/sda", mbr, "0", "440");
+    const code = await readFile(mbr);
+    const partitions = partitionTable
+      ? lines(await this.fish.call("part-list", "/dev/sda"))
+          .map((line) => /^\s*part_num:\s*(\d+)$/.exec(line)?.[1])
+          .filter((n): n is string => n !== undefined)
+      : [];
+    const active = partitionTable === "mbr" ? (await this.fish.script(partitions.map((n) => `part-get-bootable /dev/sda ${n}`))).some((out) => out?.trim() === "true") : false;
+    const bios = code.some((byte) => byte !== 0) && (active || code.includes("GRUB"));
+    let efiLoader: string | null = null;
+    if (partitionTable) {
+      const typeCommand = partitionTable === "gpt" ? "part-get-gpt-type" : "part-get-mbr-id";
+      const types = await this.fish.script(partitions.map((n) => `${typeCommand} /dev/sda ${n}`));
+      for (const [i, n] of partitions.entries()) {
+        const type = types[i]?.trim() ?? "";
+        const isEsp = partitionTable === "gpt" ? type.toUpperCase() === ESP_GPT_TYPE : Number(type) === ESP_MBR_ID;
+        if (!isEsp || !(await this.mount(`/dev/sda${n}`))) continue;
+        // FAT is case-blind: EFI/BOOT/BOOTX64.EFI, efi/debian/shimx64.efi, EFI/Microsoft/Boot/bootmgfw.efi.
+        efiLoader = lines(await this.fish.call("find", MOUNT)).find((p) => /^\/?efi\/.+\.efi$/i.test(p)) ?? null;
+        await this.fish.call("umount-all");
+        if (efiLoader) break;
       }
-      os = {
-        type: await get("type"),
-        distro: await get("distro"),
-        productName: await get("product-name"),
-        version: `${await get("major-version")}.${await get("minor-version")}`,
-        hostname: await get("hostname"),
-        applications,
-      };
     }
-    return { os, filesystems };
+    return { partitionTable, bootableWith: { bios, uefi: efiLoader !== null, ...(efiLoader ? { efiLoader: `/${efiLoader.replace(/^\//, "")}` } : {}) } };
+  }
+
+  /** The facts of the OS at `root`, and where it mounts its filesystems. */
+  async os(root: string): Promise<{ os: NonNullable<ImageInspection["os"]>; mountPoints: Map<string, string> }> {
+    const facts = ["type", "distro", "product-name", "major-version", "minor-version", "hostname"];
+    const [mountpointsOut, ...values] = await this.fish.script([`inspect-get-mountpoints ${quoteArg(root)}`, ...facts.map((f) => `inspect-get-${f} ${quoteArg(root)}`)]);
+    const fact = (name: string) => values[facts.indexOf(name)]?.trim() || "unknown";
+    const mountPoints = new Map<string, string>(pairs(mountpointsOut ?? "").map(([mountPoint, device]) => [device, mountPoint]));
+    return {
+      os: {
+        type: fact("type"),
+        distro: fact("distro"),
+        productName: fact("product-name"),
+        version: `${fact("major-version")}.${fact("minor-version")}`,
+        hostname: fact("hostname"),
+        applications: [],
+      },
+      mountPoints,
+    };
+  }
+
+  /**
+   * The OS's applications, from its package database: its filesystems mounted first, / first.
+   * Last, as the one call that may fail with nothing else to tell it from an empty list (a
+   * failure ends the appliance, and nothing is left to do with it).
+   */
+  async applications(root: string, mountPoints: Map<string, string>, notes: string[]): Promise<{ name: string; version: string }[]> {
+    const unmounted: string[] = [];
+    for (const [device, mountPoint] of [...mountPoints.entries()].sort(([, a], [, b]) => a.length - b.length)) {
+      if (mountPoint !== "/") await this.fish.script([`mkdir-p ${quoteArg(mountPoint)}`]);
+      if (!(await this.mount(device, mountPoint))) unmounted.push(`${mountPoint} (${device})`);
+    }
+    if (unmounted.length > 0) notes.push(`The OS's ${unmounted.join(", ")} could not be mounted.`);
+    let listed: string;
+    try {
+      listed = await this.fish.call("inspect-list-applications2", root);
+    } catch {
+      notes.push("The OS's installed applications could not be read.");
+      return [];
+    }
+    const applications: { name: string; version: string }[] = [];
+    let current: { name: string; version: string } | null = null;
+    for (const [key, value] of pairs(listed)) {
+      if (key === "app2_name") applications.push((current = { name: value, version: "" }));
+      if (key === "app2_version" && current) current.version = value;
+    }
+    return applications;
+  }
+}
+
+export async function inspectImageFile(file: string, format: "qcow2" | "raw" = "qcow2"): Promise<ImageInspection> {
+  const work = await mkdtemp(path.join(tmpdir(), "twinboot-inspect-"));
+  const fish = await Guestfish.open([{ file, format }]);
+  try {
+    const inspector = new Inspector(fish, work);
+    const notes: string[] = [];
+    const [roots] = await fish.script(["inspect-os"]);
+    const root = lines(roots)[0];
+    const found = root ? await inspector.os(root) : null;
+    const filesystems = await inspector.filesystems(found?.mountPoints ?? new Map());
+    const { partitionTable, bootableWith } = await inspector.bootSetup();
+    if (root && found) found.os.applications = await inspector.applications(root, found.mountPoints, notes);
+    const readable = filesystems.some((fs) => fs.sizeBytes !== null);
+    if (!found) {
+      notes.unshift(
+        readable
+          ? "No operating system was recognised on this disk; its filesystems are listed."
+          : partitionTable === null && filesystems.every((fs) => fs.type === "unknown" || fs.type === "")
+            ? "Nothing on this disk could be read: it has no partition table or filesystem the server recognises."
+            : "No operating system was recognised, and no filesystem on this disk could be read.",
+      );
+    }
+    for (const fs of filesystems) if (fs.note && fs.type !== "unknown") notes.push(`${fs.device} (${fs.type}) ${fs.note}.`);
+    return { os: found?.os ?? null, filesystems, partitionTable, bootableWith, notes };
   } finally {
-    await guestfish.close();
+    await fish.close();
+    await rm(work, { recursive: true, force: true });
   }
 }

@@ -30,11 +30,21 @@ export const inspectImageJob = defineJob({
     const inspection = await inspectImageFile(storePath(image.file));
     await job.transaction((tx) => tx.update(images).set({ inspectionState: "done", inspection: { ...inspection } }).where(eq(images.id, imageId)));
   },
-  async onFailure({ imageId }, { attempts, tx }) {
-    const error = `Inspecting this image failed ${attempts === 1 ? "once" : `${attempts} times`}, so its OS and applications are not known. The image itself is fine and can be started. Retry from the timeline; if it fails again, an administrator finds the reason in the server log.`;
+  async onFailure({ imageId }, { attempts, reason, tx }) {
+    const error = `Inspecting this image failed ${attempts === 1 ? "once" : `${attempts} times`} (${failureDetail(reason)}), so its OS and applications are not known. The image itself is fine and can be started. Retry from the timeline; if it fails again, an administrator finds the whole reason in the server log.`;
     await tx.update(images).set({ inspectionState: "failed", inspection: { error } }).where(eq(images.id, imageId));
   },
 });
+
+/**
+ * The gist of a failure for its owner: libguestfs' own message where there is one ("error: …"),
+ * without the server's file paths, in one short line.
+ */
+export function failureDetail(reason: string): string {
+  const gist = /error: (.+)$/m.exec(reason)?.[1] ?? reason.split("\n")[0] ?? reason;
+  const plain = gist.replace(/(^|[\s=:'"(])\/[^\s'")]+/g, "$1…").replace(/\s+/g, " ").trim();
+  return plain.length > 200 ? `${plain.slice(0, 199)}…` : plain || "no reason given";
+}
 
 /** Queues the inspection of one of the user's images again (after a failure). */
 export async function retryInspection(userId: string, imageId: string): Promise<void> {

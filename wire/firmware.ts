@@ -1,0 +1,47 @@
+// The firmware a session's VM runs with, and how it is preset. The server decides from the image
+// itself (server/images/inspect-image.ts: an EFI loader on an EFI system partition → UEFI, boot
+// code in the MBR → BIOS); the agent's report of the PC it runs on is only a hint, for a disk that
+// could boot either way or shows neither. Secure Boot is on only when asked for, or when the PC
+// itself had it on.
+import { z } from "zod";
+
+export const vmFirmware = ["bios", "uefi", "uefi-secure-boot"] as const;
+export type VmFirmware = (typeof vmFirmware)[number];
+export const ZVmFirmwareSchema = z.enum(vmFirmware, { message: "The firmware is bios, uefi or uefi-secure-boot." });
+
+export const VM_FIRMWARE_LABELS: Record<VmFirmware, string> = {
+  bios: "BIOS",
+  uefi: "UEFI",
+  "uefi-secure-boot": "UEFI with Secure Boot",
+};
+
+/** What the disk can boot with, as inspection found it. */
+export interface BootableWith {
+  bios: boolean;
+  uefi: boolean;
+  /** The EFI loader found, e.g. /EFI/BOOT/BOOTX64.EFI. */
+  efiLoader?: string;
+}
+
+/** What the agent said of the PC it runs on. */
+export interface FirmwareHint {
+  firmware?: "bios" | "uefi";
+  secureBoot?: boolean | null;
+}
+
+export interface FirmwarePreset {
+  firmware: VmFirmware;
+  /** Why, in a sentence for the start controls. */
+  reason: string;
+}
+
+export function presetFirmware(bootable: BootableWith | null | undefined, hint: FirmwareHint): FirmwarePreset {
+  const uefi = (why: string): FirmwarePreset =>
+    hint.secureBoot === true ? { firmware: "uefi-secure-boot", reason: `${why}; the computer had Secure Boot on.` } : { firmware: "uefi", reason: `${why}.` };
+  if (bootable?.uefi && !bootable.bios) return uefi(`The disk boots with UEFI (${bootable.efiLoader ?? "an EFI loader"})`);
+  if (bootable?.bios && !bootable.uefi) return { firmware: "bios", reason: "The disk boots with BIOS (boot code in its master boot record)." };
+  const agentSays = hint.firmware === "uefi" ? "UEFI" : "BIOS";
+  const found = bootable?.uefi && bootable.bios ? "The disk can boot with BIOS or UEFI" : bootable ? "No boot loader was found on the disk" : "The disk is not inspected yet";
+  if (hint.firmware === "uefi") return uefi(`${found}; the computer's agent reported ${agentSays}`);
+  return { firmware: "bios", reason: `${found}; ${hint.firmware ? `the computer's agent reported ${agentSays}` : "BIOS is the default"}.` };
+}
