@@ -1,8 +1,16 @@
 // What the agent reports of the physical computer with each image; later shapes the VM.
-import { access } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { cpus, networkInterfaces, totalmem } from "node:os";
 import type { TMachineProfile } from "@/wire/agent";
 import { deviceSize, partitionTable } from "./disk-device";
+
+/** The EFI global variable SecureBoot: 4 bytes of attributes, then 1 when Secure Boot is on. */
+const SECURE_BOOT_VARIABLE = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+async function secureBootOn(): Promise<boolean | null> {
+  const bytes = await readFile(SECURE_BOOT_VARIABLE).catch(() => null);
+  return bytes && bytes.length >= 5 ? bytes[4] === 1 : null;
+}
 
 export async function readMachineProfile(device: string): Promise<TMachineProfile> {
   const uefi = await access("/sys/firmware/efi").then(
@@ -15,6 +23,7 @@ export async function readMachineProfile(device: string): Promise<TMachineProfil
   });
   return {
     firmware: uefi ? "uefi" : "bios",
+    secureBoot: uefi ? await secureBootOn() : false,
     partitionTable: await partitionTable(device),
     diskBytes: await deviceSize(device),
     cpus: cpus().length,

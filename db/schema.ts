@@ -272,6 +272,7 @@ export type HypervisorHost = typeof hypervisorHosts.$inferSelect;
 export const sessionState = pgEnum("session_state", enums.sessionState);
 export const vmType = pgEnum("vm_type", enums.vmType);
 export const vmNetwork = pgEnum("vm_network", enums.vmNetwork);
+export const vmFirmware = pgEnum("vm_firmware", enums.vmFirmware);
 
 /**
  * A VM booted from an image on a hypervisor host. Each change of state is one conditional update
@@ -295,6 +296,8 @@ export const sessions = pgTable(
     /** Null before placement, and for finished sessions of a host since removed. */
     hostId: uuid("host_id").references(() => hypervisorHosts.id, { onDelete: "set null" }),
     vmType: vmType("vm_type").notNull(),
+    /** Chosen at start, preset from the disk (wire/firmware.ts); the VM's boots keep it. */
+    firmware: vmFirmware("firmware").notNull().default("bios"),
     /** The network the VM was given, as the administrator's setting was when it started. */
     network: vmNetwork("network").notNull().default("none"),
     state: sessionState("state").notNull().default("requested"),

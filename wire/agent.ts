@@ -18,7 +18,10 @@ export type TEnrollResponse = z.infer<typeof ZEnrollResponseSchema>;
 
 /** What the agent found of the physical computer; later shapes the VM. */
 export const ZMachineProfileSchema = z.object({
+  /** The firmware of the computer the agent runs on: a hint only (the server reads the disk). */
   firmware: z.enum(["bios", "uefi"]),
+  /** Whether that computer boots with Secure Boot on (its EFI variable); null when it cannot be read. Older agents leave it out. */
+  secureBoot: z.boolean().nullable().optional(),
   partitionTable: z.enum(["mbr", "gpt", "none", "unknown"]),
   diskBytes: z.number().int().nonnegative(),
   cpus: z.number().int().positive().max(1024),

@@ -28,6 +28,9 @@ export const finalSessionStates = ["saved", "discarded"] as const satisfies read
 export const finishMode = ["incremental", "independent", "discard"] as const;
 export type FinishMode = (typeof finishMode)[number];
 export const vmType = ["compatible", "fast"] as const;
+/** The firmware a session's VM runs with (wire/firmware.ts presets it from the disk). */
+export const vmFirmware = ["bios", "uefi", "uefi-secure-boot"] as const;
+export type VmFirmware = (typeof vmFirmware)[number];
 /** The VMs' network: none at all, or each VM alone behind a NAT of its own (administrator's choice). */
 export const vmNetwork = ["none", "nat"] as const;
 export type VmNetwork = (typeof vmNetwork)[number];

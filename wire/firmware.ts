@@ -4,9 +4,9 @@
 // could boot either way or shows neither. Secure Boot is on only when asked for, or when the PC
 // itself had it on.
 import { z } from "zod";
+import { vmFirmware, type VmFirmware } from "@/wire/enums";
 
-export const vmFirmware = ["bios", "uefi", "uefi-secure-boot"] as const;
-export type VmFirmware = (typeof vmFirmware)[number];
+export { vmFirmware, type VmFirmware };
 export const ZVmFirmwareSchema = z.enum(vmFirmware, { message: "The firmware is bios, uefi or uefi-secure-boot." });
 
 export const VM_FIRMWARE_LABELS: Record<VmFirmware, string> = {
@@ -15,18 +15,27 @@ export const VM_FIRMWARE_LABELS: Record<VmFirmware, string> = {
   "uefi-secure-boot": "UEFI with Secure Boot",
 };
 
-/** What the disk can boot with, as inspection found it. */
-export interface BootableWith {
-  bios: boolean;
-  uefi: boolean;
+/** What the disk can boot with, as inspection found it (read back from the image's inspection). */
+export const ZBootableWithSchema = z.object({
+  bios: z.boolean(),
+  uefi: z.boolean(),
   /** The EFI loader found, e.g. /EFI/BOOT/BOOTX64.EFI. */
-  efiLoader?: string;
-}
+  efiLoader: z.string().optional(),
+});
+export type BootableWith = z.infer<typeof ZBootableWithSchema>;
 
-/** What the agent said of the PC it runs on. */
-export interface FirmwareHint {
-  firmware?: "bios" | "uefi";
-  secureBoot?: boolean | null;
+/** What the agent said of the PC it runs on (read back from the image's profile). */
+export const ZFirmwareHintSchema = z.object({
+  firmware: z.enum(["bios", "uefi"]).optional().catch(undefined),
+  secureBoot: z.boolean().nullable().optional().catch(undefined),
+});
+export type FirmwareHint = z.infer<typeof ZFirmwareHintSchema>;
+
+/** The preset for an image from its stored inspection and profile (jsonb, read defensively). */
+export function presetFirmwareOf(image: { inspection: unknown; profile: unknown }): FirmwarePreset {
+  const inspection = z.object({ bootableWith: ZBootableWithSchema }).safeParse(image.inspection);
+  const hint = ZFirmwareHintSchema.safeParse(image.profile);
+  return presetFirmware(inspection.success ? inspection.data.bootableWith : null, hint.success ? hint.data : {});
 }
 
 export interface FirmwarePreset {

@@ -1,11 +1,14 @@
 // What the app sends to start and finish sessions.
 import { z } from "zod";
 import { finishMode, vmType } from "@/wire/enums";
+import { ZVmFirmwareSchema } from "@/wire/firmware";
 
 export const ZSessionIdSchema = z.object({ sessionId: z.uuid("That is not a session id.") });
 export const ZStartSessionSchema = z.object({
   imageId: z.uuid("That is not an image id."),
   vmType: z.enum(vmType, { message: "The VM type is compatible or fast." }).default("compatible"),
+  /** Left out: as found on the disk (wire/firmware.ts presetFirmware). */
+  firmware: ZVmFirmwareSchema.optional(),
 });
 export const ZFinishSessionSchema = ZSessionIdSchema.extend({
   mode: z.enum(finishMode, { message: "Finish as incremental, independent or discard." }),

@@ -33,7 +33,7 @@ function validate(xml: string) {
 }
 
 describe("a session's domain", () => {
-  for (const firmware of ["bios", "uefi"] as const) {
+  for (const firmware of ["bios", "uefi", "uefi-secure-boot"] as const) {
     for (const vmType of ["compatible", "fast"] as const) {
       for (const kvm of [false, true]) {
         for (const network of ["none", "nat"] as const) {
@@ -62,6 +62,17 @@ describe("a session's domain", () => {
     expect(fast).toContain("<model type='virtio'/>");
     expect(fast).toContain("<domain type='kvm'>");
     expect(fast).toContain("<os firmware='efi'>");
+  });
+
+  it("asks libvirt for OVMF without Secure Boot for UEFI, and with Microsoft's keys and SMM for Secure Boot", () => {
+    const uefi = sessionDomainXml({ ...base, firmware: "uefi" });
+    expect(uefi).toContain("<feature enabled='no' name='secure-boot'/>");
+    expect(uefi).not.toContain("<smm");
+    const secure = sessionDomainXml({ ...base, firmware: "uefi-secure-boot" });
+    expect(secure).toContain("<feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>");
+    expect(secure).toContain("<loader secure='yes'/>");
+    expect(secure).toContain("<smm state='on'/>");
+    expect(sessionDomainXml(base)).not.toMatch(/firmware|loader|smm/);
   });
 
   it("escapes what comes from users", () => {

@@ -4,7 +4,7 @@
 // network, for guests that have the drivers). The screen is served by VNC on a UNIX socket on the
 // host only; there is no network unless the administrator enabled the NAT one
 // (server/settings/vm-network.ts).
-import type { VmNetwork } from "@/wire/enums";
+import type { VmFirmware, VmNetwork } from "@/wire/enums";
 import type { TMachineProfile } from "@/wire/agent";
 
 export const VM_TYPES = ["compatible", "fast"] as const;
@@ -34,7 +34,7 @@ export interface DomainSpec {
   /** The session id: the domain's UUID, so that a running domain is matched to its session. */
   sessionId: string;
   title: string;
-  firmware: TMachineProfile["firmware"];
+  firmware: VmFirmware;
   vmType: VmType;
   size: VmSize;
   /** KVM where the host's probe proved it works, TCG otherwise. */
@@ -56,6 +56,19 @@ function xml(value: string): string {
   return value.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/**
+ * libvirt picks the OVMF build from the host's firmware descriptors by these features: without
+ * Secure Boot, or with it and Microsoft's keys enrolled (what PCs ship with: Windows' loader and
+ * the shim of Linux distributions are signed with them). Secure Boot needs SMM, so that the guest
+ * cannot write the variables that hold the keys. Each session starts from the template's variables:
+ * a fresh VM has no boot entries, and the firmware takes the disk's removable-media loader.
+ */
+function firmwareXml(firmware: VmFirmware): string {
+  if (firmware === "bios") return "";
+  if (firmware === "uefi") return "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n";
+  return "    <firmware>\n      <feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>\n    </firmware>\n    <loader secure='yes'/>\n";
+}
+
 export function sessionDomainXml(spec: DomainSpec): string {
   const fast = spec.vmType === "fast";
   const disk = fast ? { dev: "vda", bus: "virtio" } : { dev: "sda", bus: "sata" };
@@ -71,14 +84,14 @@ export function sessionDomainXml(spec: DomainSpec): string {
   <title>${xml(spec.title)}</title>
   <memory unit='b'>${spec.size.memoryBytes}</memory>
   <vcpu>${spec.size.cpus}</vcpu>
-  <os${spec.firmware === "uefi" ? " firmware='efi'" : ""}>
+  <os${spec.firmware === "bios" ? "" : " firmware='efi'"}>
     <type arch='x86_64' machine='q35'>hvm</type>
-    <boot dev='hd'/>
+${firmwareXml(spec.firmware)}    <boot dev='hd'/>
   </os>
   <features>
     <acpi/>
     <apic/>
-  </features>
+${spec.firmware === "uefi-secure-boot" ? "    <smm state='on'/>\n" : ""}  </features>
 ${spec.kvm ? "  <cpu mode='host-passthrough'/>\n" : ""}  <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>

@@ -7,7 +7,7 @@ import { sessions, type Session } from "@/db/schema";
 import { db } from "@/db/client";
 import { defineJob } from "@/server/jobs/define-job";
 import { settleJob } from "@/server/jobs/runner";
-import type { FinishMode } from "@/wire/enums";
+import type { FinishMode, VmFirmware } from "@/wire/enums";
 import type { VmType } from "./domain-xml";
 import { carryOnFinish, recordFinishRequest } from "./finish-session";
 import { moveSession } from "./session-state";
@@ -60,7 +60,7 @@ async function sessionRow(sessionId: string): Promise<Session> {
  * recorded; `done()` waits until provisioning has ended (running or failed), running the job
  * here if no other process has, for callers that wait.
  */
-export async function startSession(input: { userId: string; imageId: string; vmType: VmType }): Promise<{ session: Session; done: () => Promise<Session> }> {
+export async function startSession(input: { userId: string; imageId: string; vmType: VmType; firmware?: VmFirmware }): Promise<{ session: Session; done: () => Promise<Session> }> {
   const { session, jobId } = await recordSessionRequest(input, (sessionId, tx) => provisionSessionJob.enqueue({ sessionId }, { executor: tx }));
   return { session, done: async () => (await settleJob(provisionSessionJob, jobId), sessionRow(session.id)) };
 }

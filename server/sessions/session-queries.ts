@@ -12,6 +12,7 @@ const sessionColumns = {
   imageTakenAt: images.takenAt,
   imageKind: images.kind,
   vmType: sessions.vmType,
+  firmware: sessions.firmware,
   network: sessions.network,
   state: sessions.state,
   finishMode: sessions.finishMode,

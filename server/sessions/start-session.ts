@@ -14,7 +14,8 @@ import { overlayCreateOnHost } from "@/server/pool/host-image";
 import { getVmNetwork } from "@/server/settings/vm-network";
 import { ZMachineProfileSchema } from "@/wire/agent";
 import { domainName, sessionDomainXml, sessionVmSize, type VmType } from "./domain-xml";
-import { liveSessionStates } from "@/wire/enums";
+import { liveSessionStates, type VmFirmware } from "@/wire/enums";
+import { presetFirmwareOf } from "@/wire/firmware";
 import { moveSession } from "./session-state";
 
 const GiB = 1024 ** 3;
@@ -139,7 +140,7 @@ export async function provisionSession(sessionId: string, write: GuardedWrite): 
     const domain = sessionDomainXml({
       sessionId: session.id,
       title: `Twinboot session of ${found.machineName} (${found.takenAt.toISOString()})`,
-      firmware: profile.success ? profile.data.firmware : "bios",
+      firmware: session.firmware,
       vmType: session.vmType,
       size,
       kvm: host.kvm,
@@ -161,11 +162,11 @@ export async function provisionSession(sessionId: string, write: GuardedWrite): 
  * module does not depend on the job runner.
  */
 export async function recordSessionRequest(
-  input: { userId: string; imageId: string; vmType: VmType },
+  input: { userId: string; imageId: string; vmType: VmType; firmware?: VmFirmware },
   enqueue: (sessionId: string, tx: Transaction) => Promise<string>,
 ): Promise<{ session: Session; jobId: string }> {
   const [image] = await db()
-    .select({ id: images.id, machineId: images.machineId })
+    .select({ id: images.id, machineId: images.machineId, inspection: images.inspection, profile: images.profile })
     .from(images)
     .innerJoin(machines, eq(machines.id, images.machineId))
     .where(and(eq(images.id, input.imageId), eq(machines.ownerId, input.userId)));
@@ -173,7 +174,7 @@ export async function recordSessionRequest(
   return db().transaction(async (tx) => {
     const [session] = await tx
       .insert(sessions)
-      .values({ userId: input.userId, machineId: image.machineId, imageId: image.id, vmType: input.vmType })
+      .values({ userId: input.userId, machineId: image.machineId, imageId: image.id, vmType: input.vmType, firmware: input.firmware ?? presetFirmwareOf(image).firmware })
       .returning();
     return { session: session!, jobId: await enqueue(session!.id, tx) };
   });

@@ -16,7 +16,7 @@ export const sessionsRouter = router({
   /** A one-time ticket (60 s) that opens this session's console: server/console/relay.ts. */
   consoleTicket: protectedProcedure.input(ZSessionIdSchema).mutation(({ ctx, input }) => issueConsoleTicket(ctx.user.id, input.sessionId)),
   start: protectedProcedure.input(ZStartSessionSchema).mutation(async ({ ctx, input }) => {
-    const { session } = await startSession({ userId: ctx.user.id, imageId: input.imageId, vmType: input.vmType });
+    const { session } = await startSession({ userId: ctx.user.id, imageId: input.imageId, vmType: input.vmType, firmware: input.firmware });
     return { sessionId: session.id };
   }),
   finish: protectedProcedure.input(ZFinishSessionSchema).mutation(async ({ ctx, input }) => {

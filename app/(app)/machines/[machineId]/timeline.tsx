@@ -3,7 +3,8 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { Fragment, useState } from "react";
-import type { ImageKind, InspectionState } from "@/wire/enums";
+import type { ImageKind, InspectionState, VmFirmware } from "@/wire/enums";
+import { presetFirmwareOf, VM_FIRMWARE_LABELS, vmFirmware, type FirmwarePreset } from "@/wire/firmware";
 import type { ImageInspection } from "@/server/images/inspect-image";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { formatBytes } from "../../../_components/format";
@@ -26,7 +27,18 @@ function describeSystem(image: TimelineImage): string {
   if (image.inspectionState === "pending" || image.inspectionState === "running") return "inspecting…";
   if (image.inspectionState === "failed") return "inspection failed";
   const os = inspectionOf(image)?.os;
-  return os ? `${os.productName}` : "no OS found";
+  return os ? `${os.productName}${os.productName.includes(os.version) || os.version === "0.0" ? "" : ` (${os.version})`}` : "no OS found";
+}
+
+/** What the disk boots with, as inspection found it; the agent's report where it is not inspected. */
+function describeBoot(image: TimelineImage & { profile: Record<string, unknown> }): string {
+  const inspection = inspectionOf(image);
+  const table = inspection?.partitionTable ?? (typeof image.profile.partitionTable === "string" ? image.profile.partitionTable : null);
+  const partitions = table && table !== "unknown" && table !== "none" ? `, ${table.toUpperCase()} partitions` : "";
+  const boot = inspection?.bootableWith;
+  if (!boot) return `${String(image.profile.firmware ?? "unknown").toUpperCase()} (as the agent reported)${partitions}`;
+  const found = [boot.uefi ? `UEFI (${boot.efiLoader ?? "an EFI loader"})` : null, boot.bios ? "BIOS" : null].filter(Boolean);
+  return `${found.length > 0 ? found.join(" or ") : "no boot loader found"}${partitions}`;
 }
 
 export function Timeline({ machineId, enrolled }: { machineId: string; enrolled: boolean }) {
@@ -34,6 +46,8 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
   const list = useQuery(trpc.images.list.queryOptions({ machineId }, { refetchInterval: 15_000 }));
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [vmType, setVmType] = useState<VmType>("compatible");
+  /** The user's firmware choice for the selected image; until they choose, the disk's preset. */
+  const [firmwareChoice, setFirmwareChoice] = useState<{ imageId: string; firmware: VmFirmware } | null>(null);
   const router = useRouter();
   const start = useMutation(trpc.sessions.start.mutationOptions({ onSuccess: ({ sessionId }) => router.push(`/sessions/${sessionId}`) }));
   const reinspect = useMutation(trpc.images.retryInspection.mutationOptions({ onSuccess: () => void list.refetch() }));
@@ -53,6 +67,8 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
   }
   const latest = imagesNewestFirst[0];
   const selected = imagesNewestFirst.find((i) => i.id === selectedId);
+  const preset = selected ? presetFirmwareOf(selected) : null;
+  const firmware = selected && firmwareChoice?.imageId === selected.id ? firmwareChoice.firmware : preset?.firmware ?? "bios";
   const days = new Map<string, typeof imagesNewestFirst>();
   for (const image of imagesNewestFirst) {
     const day = image.takenAt.toLocaleDateString(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
@@ -64,7 +80,7 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
       title="Backups"
       action={
         latest ? (
-          <Button disabled={start.isPending} onClick={() => start.mutate({ imageId: latest.id, vmType })}>
+          <Button disabled={start.isPending} onClick={() => start.mutate({ imageId: latest.id, vmType, firmware: presetFirmwareOf(latest).firmware })}>
             Start from latest
           </Button>
         ) : null
@@ -114,15 +130,38 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
               <Fragment key={fs.device}>
                 <dt className="font-mono text-xs">{fs.device}</dt>
                 <dd>
+                  {fs.mountPoint ? <span className="font-mono">{fs.mountPoint}</span> : null}
+                  {fs.mountPoint ? ", " : ""}
                   {fs.type}
                   {fs.sizeBytes !== null ? `, ${formatBytes(fs.usedBytes ?? 0)} used of ${formatBytes(fs.sizeBytes)}` : ""}
+                  {fs.note ? `: ${fs.note}` : ""}
                 </dd>
               </Fragment>
             ))}
-            <dt>Firmware</dt>
-            <dd>{String(selected.profile.firmware ?? "unknown").toUpperCase()}, {String(selected.profile.partitionTable ?? "unknown").toUpperCase()} partitions</dd>
+            {inspectionOf(selected)?.notes?.length ? (
+              <>
+                <dt>Not read</dt>
+                <dd>
+                  <ul className="list-disc pl-4">
+                    {inspectionOf(selected)!.notes.map((note) => (
+                      <li key={note}>{note}</li>
+                    ))}
+                  </ul>
+                </dd>
+              </>
+            ) : null}
+            <dt>Boots with</dt>
+            <dd>{describeBoot(selected)}</dd>
           </dl>
-          <StartControls vmType={vmType} onVmType={setVmType} pending={start.isPending} onStart={() => start.mutate({ imageId: selected.id, vmType })} />
+          <StartControls
+            vmType={vmType}
+            onVmType={setVmType}
+            firmware={firmware}
+            preset={preset!}
+            onFirmware={(chosen) => setFirmwareChoice({ imageId: selected.id, firmware: chosen })}
+            pending={start.isPending}
+            onStart={() => start.mutate({ imageId: selected.id, vmType, firmware })}
+          />
           <DownloadImage imageId={selected.id} standalone={selected.kind !== "incremental"} />
         </div>
       ) : null}
@@ -208,10 +247,49 @@ const VM_TYPES: { type: VmType; label: string; hint: string }[] = [
   { type: "fast", label: "Fast", hint: "virtio disk and network: quicker, needs virtio drivers in the OS." },
 ];
 
-function StartControls({ vmType, onVmType, pending, onStart }: { vmType: VmType; onVmType: (type: VmType) => void; pending: boolean; onStart: () => void }) {
+const FIRMWARE_HINTS: Record<VmFirmware, string> = {
+  bios: "Legacy PC firmware: for disks with an MBR boot loader.",
+  uefi: "For disks with an EFI system partition.",
+  "uefi-secure-boot": "UEFI that runs only loaders signed with Microsoft's keys (Windows, Debian's shim).",
+};
+
+function StartControls({
+  vmType,
+  onVmType,
+  firmware,
+  preset,
+  onFirmware,
+  pending,
+  onStart,
+}: {
+  vmType: VmType;
+  onVmType: (type: VmType) => void;
+  firmware: VmFirmware;
+  preset: FirmwarePreset;
+  onFirmware: (firmware: VmFirmware) => void;
+  pending: boolean;
+  onStart: () => void;
+}) {
   return (
     <fieldset className="mt-3 space-y-2">
       <legend className="text-sm font-medium">Start a VM from this image</legend>
+      <fieldset className="space-y-1">
+        <legend className="text-sm">Firmware</legend>
+        <div className="grid gap-2 sm:grid-cols-3">
+          {vmFirmware.map((f) => (
+            <RadioChoice
+              key={f}
+              name="vm-firmware"
+              checked={firmware === f}
+              onChange={() => onFirmware(f)}
+              label={`${VM_FIRMWARE_LABELS[f]}${preset.firmware === f ? " (found)" : ""}`}
+              hint={FIRMWARE_HINTS[f]}
+              className={`flex cursor-pointer gap-2 rounded-lg border p-2 text-sm ${firmware === f ? "border-brand-500 bg-white dark:bg-slate-900" : "border-slate-300 dark:border-slate-700"}`}
+            />
+          ))}
+        </div>
+        <p className="text-xs text-slate-600 dark:text-slate-400">{preset.reason}</p>
+      </fieldset>
       <div className="grid gap-2 sm:grid-cols-2">
         {VM_TYPES.map((t) => (
           <RadioChoice

@@ -6,6 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import type { FinishMode, SessionState } from "@/wire/enums";
+import { VM_FIRMWARE_LABELS } from "@/wire/firmware";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { Button, Card, Notice, PageTitle } from "../../../_components/ui";
 import { ChangesCard } from "./changes-card";
@@ -118,6 +119,8 @@ export function SessionView({ sessionId }: { sessionId: string }) {
             {s.vmType === "fast" ? "Fast (virtio)" : "Compatible (SATA, e1000)"}
             {s.cpus ? `, ${s.cpus} vCPU, ${Math.round((s.memoryBytes ?? 0) / 2 ** 20)} MiB` : ""}
           </dd>
+          <dt>Firmware</dt>
+          <dd>{VM_FIRMWARE_LABELS[s.firmware]}</dd>
           <dt>Network</dt>
           <dd>{s.network === "nat" ? "Isolated NAT: out only" : "None"}</dd>
           <dt>{s.endedAt ? "Ran for" : "Running for"}</dt>
