@@ -20,7 +20,7 @@ afterAll(async () => {
   await db().delete(users).where(eq(users.id, ownerId));
 });
 
-async function imageWith(bootableWith: object | undefined, profile: object) {
+async function imageWith(bootableWith: Record<string, unknown> | undefined, profile: Record<string, unknown>) {
   const [image] = await db()
     .insert(images)
     .values({
