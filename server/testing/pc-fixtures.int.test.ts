@@ -24,6 +24,8 @@ type Boot = { pc: DebianPc; image: string; secureBoot?: boolean };
 /** One QEMU run of a fixture on a throwaway overlay: serial console on stdio, also logged to a file. */
 class PcVm {
   serial = "";
+  /** When QEMU started: boot times count from here (firmware included). */
+  readonly startedAt = Date.now();
   private qemuStderr = "";
   private exitCode: number | null | undefined;
   readonly exited: Promise<void>;
@@ -173,9 +175,8 @@ async function expectLayout(image: string, pc: DebianPc) {
 
 /** Boots `pc`, logs alice in on the serial console and reads back what the constants promise. */
 async function bootAndInspect(vm: PcVm, pc: DebianPc, label: string) {
-  const started = Date.now();
   const prompt = await vm.waitFor(`${pc.hostname} login: `, LOGIN_PROMPT_TIMEOUT_MS);
-  console.info(`${label}: login prompt after ${((Date.now() - started) / 1000).toFixed(1)} s under ${vm.accel.toUpperCase()}`);
+  console.info(`${label}: login prompt ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s after QEMU started, under ${vm.accel.toUpperCase()}`);
   const shell = await vm.logIn(DEBIAN_PC_USER.name, DEBIAN_PC_USER.password, pc.hostname, prompt.end);
   expect(shell).toBeGreaterThan(prompt.end);
   // R$((6*7)) is only R42 once the shell ran it, so the echo of the command line cannot match.
