@@ -45,6 +45,7 @@ if [ "$NAME" = session ] || [ "$NAME" = console ]; then
 fi
 [ "$NAME" = console ] && ensure_debian_packages websockify
 [ "$NAME" = apply ] && ensure_debian_packages rsync
+[ "$NAME" = changes ] && ensure_debian_packages libguestfs-tools debootstrap
 node bin/twinboot.mjs db migrate >&2
 if [ ! -f .next/BUILD_ID ]; then npm run build --silent >"$WORK/build.log" 2>&1 || die "the build failed"; fi
 setsid node node_modules/.bin/tsx server.ts >"$WORK/server.log" 2>&1 < /dev/null &

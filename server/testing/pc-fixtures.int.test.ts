@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DEBIAN_PC_DOCUMENTS, DEBIAN_PC_USER, DEBIAN_PCS, debianPcImage, uefiPcImage, type DebianPc } from "@/server/testing/fixture-image";
-import { kvmWorks } from "@/server/tools/kvm-probe";
+import { probeKvmHere } from "@/server/tools/kvm-probe";
 import { runTool, spawnTool } from "@/server/tools/run-tool";
 
 const BUILD_TIMEOUT_MS = 45 * 60_000; // debootstrap from the mirror, when not cached yet
@@ -45,7 +45,7 @@ class PcVm {
     try {
       const overlay = path.join(workDir, "disk.qcow2");
       await runTool("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, overlay]);
-      const accel = (await kvmWorks()) ? "kvm" : "tcg";
+      const accel = (await probeKvmHere()) ? "kvm" : "tcg";
       const args = [
         ...(accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg"]),
         "-m", "1024",
