@@ -123,6 +123,7 @@ async function timeRestore(host: HypervisorHost, machineId: string, imageId: str
     diskPath: restored,
     vncSocketPath: socket,
     serialLogPath: storePath(`${machineId}/.restore-${id}.log`),
+    uefiVarsPath: storePath(`${machineId}/.restore-${id}.vars.fd`),
     network: "none",
   }).replace(`<name>${domainName(id)}</name>`, `<name>${name}</name>`);
   startCold();

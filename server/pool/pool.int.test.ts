@@ -210,6 +210,7 @@ describe("another Twinboot on the same libvirt", () => {
       kvm: false,
       diskPath: `${dir}/disk.qcow2`,
       vncSocketPath: `${dir}/vnc.sock`,
+      uefiVarsPath: `${dir}/vars.fd`,
       serialLogPath: `${dir}/serial.log`,
       network: "none",
     });

@@ -21,6 +21,7 @@ const base: DomainSpec = {
   diskPath: "/srv/twinboot/images/m/.session-x.qcow2",
   vncSocketPath: "/srv/twinboot/run/x.vnc",
   serialLogPath: "/srv/twinboot/run/x.log",
+  uefiVarsPath: "/srv/twinboot/images/m/.session-x.vars.fd",
   network: "none",
 };
 
@@ -68,6 +69,7 @@ describe("a session's domain", () => {
     const uefi = sessionDomainXml({ ...base, firmware: "uefi" });
     expect(uefi).toContain("<feature enabled='no' name='secure-boot'/>");
     expect(uefi).not.toContain("<smm");
+    expect(uefi).toContain("<nvram>/srv/twinboot/images/m/.session-x.vars.fd</nvram>");
     const secure = sessionDomainXml({ ...base, firmware: "uefi-secure-boot" });
     expect(secure).toContain("<feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>");
     expect(secure).toContain("<loader secure='yes'/>");

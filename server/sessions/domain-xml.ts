@@ -44,6 +44,8 @@ export interface DomainSpec {
   vncSocketPath: string;
   /** Where the guest's first serial port is written: boot messages, for diagnosing a VM that does not come up. */
   serialLogPath: string;
+  /** The UEFI variables of the session (made by libvirt from the firmware's template at the first boot), beside its overlay. */
+  uefiVarsPath: string;
   /** No NIC at all, or one behind a NAT of the VM's own (QEMU user-mode networking). */
   network: VmNetwork;
 }
@@ -60,13 +62,15 @@ function xml(value: string): string {
  * libvirt picks the OVMF build from the host's firmware descriptors by these features: without
  * Secure Boot, or with it and Microsoft's keys enrolled (what PCs ship with: Windows' loader and
  * the shim of Linux distributions are signed with them). Secure Boot needs SMM, so that the guest
- * cannot write the variables that hold the keys. Each session starts from the template's variables:
- * a fresh VM has no boot entries, and the firmware takes the disk's removable-media loader.
+ * cannot write the variables that hold the keys. Each session starts from the template's variables
+ * (a fresh VM has no boot entries: the firmware takes the disk's removable-media loader), kept in
+ * the store beside the overlay so that they go with the session's other files.
  */
-function firmwareXml(firmware: VmFirmware): string {
+function firmwareXml(firmware: VmFirmware, uefiVarsPath: string): string {
   if (firmware === "bios") return "";
-  if (firmware === "uefi") return "    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n";
-  return "    <firmware>\n      <feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>\n    </firmware>\n    <loader secure='yes'/>\n";
+  const nvram = `    <nvram>${xml(uefiVarsPath)}</nvram>\n`;
+  if (firmware === "uefi") return `    <firmware>\n      <feature enabled='no' name='secure-boot'/>\n    </firmware>\n${nvram}`;
+  return `    <firmware>\n      <feature enabled='yes' name='secure-boot'/>\n      <feature enabled='yes' name='enrolled-keys'/>\n    </firmware>\n    <loader secure='yes'/>\n${nvram}`;
 }
 
 export function sessionDomainXml(spec: DomainSpec): string {
@@ -86,7 +90,7 @@ export function sessionDomainXml(spec: DomainSpec): string {
   <vcpu>${spec.size.cpus}</vcpu>
   <os${spec.firmware === "bios" ? "" : " firmware='efi'"}>
     <type arch='x86_64' machine='q35'>hvm</type>
-${firmwareXml(spec.firmware)}    <boot dev='hd'/>
+${firmwareXml(spec.firmware, spec.uefiVarsPath)}    <boot dev='hd'/>
   </os>
   <features>
     <acpi/>

@@ -20,14 +20,15 @@ import { domainName } from "./domain-xml";
 import { moveSession } from "./session-state";
 import { inspectImageJob } from "@/server/images/inspection-job";
 import { listChangesJob } from "@/server/changes/change-set-job";
-import { serialLogName, vncSocketName, type GuardedWrite } from "./start-session";
+import { serialLogName, uefiVarsName, vncSocketName, type GuardedWrite } from "./start-session";
 
 const POLL_MS = 1000;
 
-/** The VNC socket and serial log go with the VM. */
+/** The VNC socket, serial log and UEFI variables go with the VM. */
 async function removeSessionSideFiles(session: Session) {
   await removeStoreFile(vncSocketName(session.id));
   await removeStoreFile(serialLogName(session.machineId, session.id));
+  await removeStoreFile(uefiVarsName(session.machineId, session.id));
 }
 
 /** Asks the guest to power off, waits up to `timeoutMs`, then pulls the plug. The domain is transient: once off, it is gone. */

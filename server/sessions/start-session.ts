@@ -37,6 +37,10 @@ export function serialLogName(machineId: string, sessionId: string): string {
   return `${machineId}/.session-${sessionId}.log`;
 }
 
+export function uefiVarsName(machineId: string, sessionId: string): string {
+  return `${machineId}/.session-${sessionId}.vars.fd`;
+}
+
 /** Every write of a job goes through its claim check (server/jobs): a write runs `work` in such a transaction. */
 export type GuardedWrite = <T>(work: (tx: Transaction) => Promise<T>) => Promise<T>;
 
@@ -147,6 +151,7 @@ export async function provisionSession(sessionId: string, write: GuardedWrite): 
       diskPath: storePath(overlayFile),
       vncSocketPath,
       serialLogPath: storePath(serialLogName(session.machineId, session.id)),
+      uefiVarsPath: storePath(uefiVarsName(session.machineId, session.id)),
       network,
     });
     await domainCreate({ host, xml: domain });
