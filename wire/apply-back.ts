@@ -84,7 +84,8 @@ export type TApplyManifestEntry = z.infer<typeof ZApplyManifestEntrySchema>;
  * computer confirms it (agent/apply-back/apply-roots.ts), never an instruction.
  */
 export const ZApplyFilesystemSchema = z.object({
-  device: z.string(),
+  /** As libguestfs names it in the image: /dev/sda2, /dev/vg/root. */
+  device: z.string().regex(/^\/dev\/[A-Za-z0-9._/-]+$/, "A filesystem's device is a /dev path."),
   type: z.string(),
   mountPoint: z.string().nullable(),
 });

@@ -21,6 +21,8 @@ export const ZBootableWithSchema = z.object({
   uefi: z.boolean(),
   /** The EFI loader found, e.g. /EFI/BOOT/BOOTX64.EFI. */
   efiLoader: z.string().optional(),
+  /** Whether that loader is on the removable-media path, the only one a VM with new UEFI variables starts. */
+  removable: z.boolean().optional(),
 });
 export type BootableWith = z.infer<typeof ZBootableWithSchema>;
 
@@ -40,17 +42,24 @@ export function presetFirmwareOf(image: { inspection: unknown; profile: unknown 
 
 export interface FirmwarePreset {
   firmware: VmFirmware;
+  /** Whether the disk itself decided (not the agent's report or the default). */
+  fromDisk: boolean;
   /** Why, in a sentence for the start controls. */
   reason: string;
 }
 
 export function presetFirmware(bootable: BootableWith | null | undefined, hint: FirmwareHint): FirmwarePreset {
-  const uefi = (why: string): FirmwarePreset =>
-    hint.secureBoot === true ? { firmware: "uefi-secure-boot", reason: `${why}; the computer had Secure Boot on.` } : { firmware: "uefi", reason: `${why}.` };
-  if (bootable?.uefi && !bootable.bios) return uefi(`The disk boots with UEFI (${bootable.efiLoader ?? "an EFI loader"})`);
-  if (bootable?.bios && !bootable.uefi) return { firmware: "bios", reason: "The disk boots with BIOS (boot code in its master boot record)." };
+  const uefi = (why: string, fromDisk: boolean): FirmwarePreset =>
+    hint.secureBoot === true ? { firmware: "uefi-secure-boot", fromDisk, reason: `${why}; the computer had Secure Boot on.` } : { firmware: "uefi", fromDisk, reason: `${why}.` };
+  if (bootable?.uefi && !bootable.bios) {
+    // A loader only at its vendor's path (EFI/debian/shimx64.efi) is started through a boot entry
+    // in the PC's own variables, which a VM does not have: say so rather than leave a blank screen.
+    const noEntry = bootable.efiLoader && bootable.removable === false ? `, but not at EFI/BOOT/BOOTX64.EFI, the one path a VM's new UEFI starts without a boot entry: its firmware may stop at its boot menu` : "";
+    return uefi(`The disk boots with UEFI (${bootable.efiLoader ?? "an EFI system partition"})${noEntry}`, true);
+  }
+  if (bootable?.bios && !bootable.uefi) return { firmware: "bios", fromDisk: true, reason: "The disk boots with BIOS (boot code in its master boot record)." };
   const agentSays = hint.firmware === "uefi" ? "UEFI" : "BIOS";
   const found = bootable?.uefi && bootable.bios ? "The disk can boot with BIOS or UEFI" : bootable ? "No boot loader was found on the disk" : "The disk is not inspected yet";
-  if (hint.firmware === "uefi") return uefi(`${found}; the computer's agent reported ${agentSays}`);
-  return { firmware: "bios", reason: `${found}; ${hint.firmware ? `the computer's agent reported ${agentSays}` : "BIOS is the default"}.` };
+  if (hint.firmware === "uefi") return uefi(`${found}; the computer's agent reported ${agentSays}`, false);
+  return { firmware: "bios", fromDisk: false, reason: `${found}; ${hint.firmware ? `the computer's agent reported ${agentSays}` : "BIOS is the default"}.` };
 }

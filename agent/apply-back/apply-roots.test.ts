@@ -24,6 +24,17 @@ describe("where a change set's filesystems go", () => {
     expect(chooseRoots({ filesystems: [fs("/dev/sda1", null)], needed: ["/dev/sda1"], root: "/mnt/pc", config: config(), mounts: [] })).toEqual({ "/dev/sda1": "/mnt/pc" });
   });
 
+  it("never puts a lone /boot or ESP under / (the change set compared only that one)", () => {
+    const choose = (filesystems: TApplyFilesystem[], mounts: Mount[]) => chooseRoots({ filesystems, needed: ["/dev/sda1"], root: "/", config: config(), mounts });
+    expect(() => choose([fs("/dev/sda1", "/boot")], rootOnly)).toThrow(/the image's fstab mounts it at \/boot, but \/boot is not a mount point on this computer/);
+    expect(choose([fs("/dev/sda1", "/boot")], [...rootOnly, { mountPoint: "/boot", fsType: "ext4" }])).toEqual({ "/dev/sda1": "/boot" });
+    expect(choose([fs("/dev/sda1", "/")], rootOnly)).toEqual({ "/dev/sda1": "/" });
+  });
+
+  it("takes no device name for a key of Object's own (a hostile server's \"__proto__\")", () => {
+    expect(() => chooseRoots({ filesystems: [fs("/dev/sda1", "/"), fs("constructor", "/x")], needed: ["constructor"], root: "/", config: config(), mounts: rootOnly })).toThrow(ApplyBackError);
+  });
+
   it("decides from the change set, not the request: a request of /home's files alone never goes to /", () => {
     const choose = (filesystems: TApplyFilesystem[], mounts: Mount[]) => chooseRoots({ filesystems, needed: ["/dev/sda2"], root: "/", config: config(), mounts });
     expect(choose(twoFilesystems, withHome)).toEqual({ "/dev/sda2": "/home" });

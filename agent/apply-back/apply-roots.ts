@@ -99,9 +99,13 @@ export function chooseRoots(options: {
   // Where each filesystem of the change set would go; two in one place is a contradiction
   // (an fstab read wrongly, or a server lying) and places neither by suggestion.
   const places = new Map<string, { folder: string } | { refused: string }>();
+  // A lone filesystem goes to the root only when it is the image's / (or its place is unknown): a
+  // change set in which only /boot or /boot/efi could be compared must not land in /.
+  const configuredFor = (device: string) => (Object.hasOwn(config.applyRoots, device) ? config.applyRoots[device] : undefined);
   for (const filesystem of all) {
-    const configured = config.applyRoots[filesystem.device];
-    places.set(filesystem.device, configured ? { folder: path.resolve(configured) } : devices.length === 1 ? { folder: root } : confirmSuggestion(filesystem, root, mounts));
+    const configured = configuredFor(filesystem.device);
+    const lone = devices.length === 1 && (filesystem.mountPoint === null || filesystem.mountPoint === "/");
+    places.set(filesystem.device, configured ? { folder: path.resolve(configured) } : lone ? { folder: root } : confirmSuggestion(filesystem, root, mounts));
   }
   const goesTo = (device: string, folder: string) => {
     const place = places.get(device);
@@ -109,7 +113,7 @@ export function chooseRoots(options: {
   };
   const roots: Record<string, string> = {};
   for (const device of options.needed) {
-    const configured = config.applyRoots[device];
+    const configured = configuredFor(device);
     const place = places.get(device)!;
     const other = "folder" in place ? devices.find((d) => d !== device && goesTo(d, place.folder)) : undefined;
     if (configured) roots[device] = configured;

@@ -111,8 +111,8 @@ describe("carrying out a request of one filesystem of two", () => {
     expect(report.roots).toEqual({ "/dev/sda2": path.join(root, "home") });
   });
 
-  it("goes under --root when the change set has that one filesystem only", async () => {
-    const server = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: "/home" }] });
+  it("goes under --root when the change set has that one filesystem only, and its place is not known", async () => {
+    const server = fakeServer({ filesystems: [{ device: "/dev/sda2", type: "ext4", mountPoint: null }] });
     await carry(server.client, server.requestId);
     expect(readFileSync(path.join(root, "alice/notes.txt"), "utf8")).toBe(NOTES);
   });

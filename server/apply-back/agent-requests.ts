@@ -29,7 +29,7 @@ function mountPointsOf(inspection: unknown): Map<string, string> {
 }
 
 /**
- * The change set's filesystems (those it compared: only they can hold changes), each with the
+ * The change set's filesystems (all it found, compared or not), each with the
  * mount point the inspection of the image the session started from found in its fstab, else that
  * of the saved image. A change set recorded without its list falls back to the filesystems its
  * changes are in.
@@ -40,7 +40,8 @@ export function changeSetFilesystems(
   inspections: { base: unknown; saved: unknown },
 ): TApplyFilesystem[] {
   const [base, saved] = [mountPointsOf(inspections.base), mountPointsOf(inspections.saved)];
-  const listed = (recorded ?? []).filter((fs) => fs.compared).map((fs) => ({ device: fs.device, type: fs.type }));
+  // Compared or not: a filesystem that could not be compared still says where the others are not alone.
+  const listed = (recorded ?? []).map((fs) => ({ device: fs.device, type: fs.type }));
   for (const device of changedDevices) if (!listed.some((fs) => fs.device === device)) listed.push({ device, type: "" });
   return listed.map((fs) => ({ ...fs, mountPoint: base.get(fs.device) ?? saved.get(fs.device) ?? null }));
 }

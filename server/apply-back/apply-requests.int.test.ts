@@ -137,7 +137,7 @@ describe("apply-back requests", () => {
 });
 
 describe("what the agent is told of the change set's filesystems", () => {
-  it("names every filesystem compared, with the image's mount points, though the request holds one", async () => {
+  it("names every filesystem of the change set, compared or not, with the image's mount points, though the request holds one", async () => {
     const home = await enrolledMachine(owner.id, "Two-disk PC");
     const { sessionId, ids } = await listedSession(owner.id, home, ["/etc/hostname", "/dev/sda2:/alice/notes.txt"], {
       filesystems: [
@@ -161,6 +161,7 @@ describe("what the agent is told of the change set's filesystems", () => {
     expect(manifest.filesystems).toEqual([
       { device: "/dev/sda1", type: "ext4", mountPoint: "/" },
       { device: "/dev/sda2", type: "ext4", mountPoint: "/home" },
+      { device: "/dev/sda3", type: "swap", mountPoint: null },
     ]);
   });
 

@@ -50,6 +50,16 @@ const LISTABLE_NAME = /^[^\s"'\\]+$/;
 export const MAX_SCRIPT_LINE_BYTES = 4096;
 const lineBytes = (line: string) => Buffer.byteLength(line);
 
+/**
+ * Whether a path's longest command (a checksum, under the longer of the two mounts) would exceed
+ * a line: decided on the path alone, so that both sides leave out the same paths (otherwise one
+ * near the limit would be seen on one side only, and reported as added or deleted).
+ */
+function tooLongForScript(relative: string): boolean {
+  const longestMount = BASE_MOUNT.length > NEW_MOUNT.length ? BASE_MOUNT : NEW_MOUNT;
+  return lineBytes(`checksum sha256 ${quoteArg(longestMount + relative)}`) > MAX_SCRIPT_LINE_BYTES;
+}
+
 function fileType(mode: number): FileType {
   switch (mode & 0o170000) {
     case 0o100000:
@@ -115,7 +125,7 @@ async function statAll(fish: Guestfish, mount: string, paths: string[]): Promise
   const tooLong: string[] = [];
   for (const p of paths) {
     const name = path.posix.basename(p);
-    if (lineBytes(`lstatns ${quoteArg(mount + p)}`) > MAX_SCRIPT_LINE_BYTES) {
+    if (tooLongForScript(p)) {
       tooLong.push(p);
       continue;
     }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffImages } from "@/server/changes/diff-images";
-import { fixtureImagePath } from "@/server/testing/fixture-image";
+import { debianPcImage, fixtureImagePath, uefiPcImage } from "@/server/testing/fixture-image";
 import { Guestfish } from "@/server/tools/guestfish";
 import { inspectImageFile } from "./inspect-image";
 
@@ -47,6 +47,35 @@ describe("inspection", () => {
       notes: [],
     });
   }, 300_000);
+
+  it("finds the installed Debian PC: version, hostname, its packages, / in its fstab, GRUB in the MBR", async () => {
+    const inspection = await inspectImageFile(await debianPcImage(), "raw");
+    expect(inspection).toMatchObject({
+      os: { type: "linux", distro: "debian", hostname: "office-debian" },
+      filesystems: [{ device: "/dev/sda1", type: "ext4", mountPoint: "/" }],
+      partitionTable: "mbr",
+      bootableWith: { bios: true, uefi: false },
+      notes: [],
+    });
+    expect(inspection.os!.version).toMatch(/^12\.\d+$/);
+    expect(inspection.os!.applications.map((a) => a.name)).toEqual(expect.arrayContaining(["systemd", "linux-image-amd64", "grub-pc"]));
+  }, 600_000);
+
+  it("finds the UEFI PC's ESP, root and separate /home by its fstab, and its removable-path loader", async () => {
+    const inspection = await inspectImageFile(await uefiPcImage(), "raw");
+    expect(inspection).toMatchObject({
+      os: { distro: "debian", hostname: "office-uefi" },
+      partitionTable: "gpt",
+      bootableWith: { bios: false, uefi: true, efiLoader: expect.stringMatching(/^\/EFI\/BOOT\/BOOTX64\.EFI$/i), removable: true },
+      notes: [],
+    });
+    expect(inspection.filesystems.map((fs) => [fs.device, fs.type, fs.mountPoint])).toEqual([
+      ["/dev/sda1", "vfat", "/boot/efi"],
+      ["/dev/sda2", "ext4", "/"],
+      ["/dev/sda3", "ext4", "/home"],
+    ]);
+    expect(inspection.os!.applications.map((a) => a.name)).toEqual(expect.arrayContaining(["shim-signed", "grub-efi-amd64-signed"]));
+  }, 600_000);
 
   it("says there is no OS on a disk of documents, and lists its filesystem", async () => {
     const disk = await makeDisk("documents.raw", 64, ["part-disk /dev/sda mbr", "mkfs ext4 /dev/sda1", "mount /dev/sda1 /", "mkdir /Documents", "write /Documents/notes.txt hello"]);

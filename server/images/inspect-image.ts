@@ -45,6 +45,8 @@ export interface ImageInspection {
 /** GPT's type GUID of an EFI system partition, and MBR's partition id for one. */
 const ESP_GPT_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 const ESP_MBR_ID = 0xef;
+/** The loader UEFI starts when it has no boot entry (a new VM): \EFI\BOOT\BOOTX64.EFI. */
+const REMOVABLE_LOADER = /^\/efi\/boot\/bootx64\.efi$/i;
 const MOUNT = "/";
 
 /** Lines of `key: value` (guestfish's way of printing structs and hashes) as pairs. */
@@ -64,21 +66,27 @@ class Inspector {
     private readonly work: string,
   ) {}
 
-  /** Mounts `device` read-only at `at`; false when it does not mount (the appliance lives on). */
+  /**
+   * Mounts `device` read-only at `at`; false when it does not mount (the appliance lives on).
+   * Whatever is mounted at `at` counts: libguestfs names a btrfs subvolume's mount by its device.
+   */
   async mount(device: string, at = MOUNT): Promise<boolean> {
     await this.fish.script([`mount-ro ${quoteArg(device)} ${quoteArg(at)}`]);
-    return (await this.fish.call("mountpoints")).split("\n").includes(`${device}: ${at}`);
+    return (await this.fish.call("mountpoints")).split("\n").some((line) => line.endsWith(`: ${at}`));
   }
 
   async filesystems(mountPoints: Map<string, string>): Promise<InspectedFilesystem[]> {
     const found: InspectedFilesystem[] = [];
-    for (const [device, type] of pairs(await this.fish.call("list-filesystems"))) {
+    // "device: type", where a btrfs subvolume's device holds a colon itself (btrfsvol:/dev/sda2/root).
+    const listed = lines(await this.fish.call("list-filesystems")).map((line) => [line.slice(0, line.lastIndexOf(": ")), line.slice(line.lastIndexOf(": ") + 2)] as const);
+    for (const [device, type] of listed) {
       const mountPoint = mountPoints.get(device) ?? null;
       if (["swap", "unknown", ""].includes(type)) {
         found.push({ device, type, sizeBytes: null, usedBytes: null, mountPoint, ...(type === "swap" ? {} : { note: "holds no filesystem the server recognises" }) });
         continue;
       }
       if (!(await this.mount(device))) {
+        await this.fish.call("umount-all");
         found.push({ device, type, sizeBytes: null, usedBytes: null, mountPoint, note: "does not mount (damaged, encrypted, or of a kind the server cannot read)" });
         continue;
       }
@@ -109,20 +117,35 @@ class Inspector {
     const active = partitionTable === "mbr" ? (await this.fish.script(partitions.map((n) => `part-get-bootable /dev/sda ${n}`))).some((out) => out?.trim() === "true") : false;
     const bios = code.some((byte) => byte !== 0) && (active || code.includes("GRUB"));
     let efiLoader: string | null = null;
+    let espFound = false;
     if (partitionTable) {
       const typeCommand = partitionTable === "gpt" ? "part-get-gpt-type" : "part-get-mbr-id";
       const types = await this.fish.script(partitions.map((n) => `${typeCommand} /dev/sda ${n}`));
       for (const [i, n] of partitions.entries()) {
         const type = types[i]?.trim() ?? "";
         const isEsp = partitionTable === "gpt" ? type.toUpperCase() === ESP_GPT_TYPE : Number(type) === ESP_MBR_ID;
-        if (!isEsp || !(await this.mount(`/dev/sda${n}`))) continue;
+        if (!isEsp) continue;
+        espFound = true;
+        if (!(await this.mount(`/dev/sda${n}`))) {
+          await this.fish.call("umount-all");
+          continue;
+        }
         // FAT is case-blind: EFI/BOOT/BOOTX64.EFI, efi/debian/shimx64.efi, EFI/Microsoft/Boot/bootmgfw.efi.
-        efiLoader = lines(await this.fish.call("find", MOUNT)).find((p) => /^\/?efi\/.+\.efi$/i.test(p)) ?? null;
+        // The removable-media path first: the one a VM with fresh UEFI variables boots.
+        const loaders = lines(await this.fish.call("find", MOUNT))
+          .map((p) => `/${p.replace(/^\//, "")}`)
+          .filter((p) => /^\/efi\/.+\.efi$/i.test(p));
+        efiLoader = loaders.find((p) => REMOVABLE_LOADER.test(p)) ?? loaders[0] ?? null;
         await this.fish.call("umount-all");
         if (efiLoader) break;
       }
     }
-    return { partitionTable, bootableWith: { bios, uefi: efiLoader !== null, ...(efiLoader ? { efiLoader: `/${efiLoader.replace(/^\//, "")}` } : {}) } };
+    // An ESP that does not mount still says UEFI, when no BIOS boot code says otherwise.
+    const uefi = efiLoader !== null || (espFound && !bios);
+    return {
+      partitionTable,
+      bootableWith: { bios, uefi, ...(efiLoader ? { efiLoader, removable: REMOVABLE_LOADER.test(efiLoader) } : {}) },
+    };
   }
 
   /** The facts of the OS at `root`, and where it mounts its filesystems. */

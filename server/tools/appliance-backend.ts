@@ -19,9 +19,11 @@ export interface ApplianceBackend {
 
 /** The environment that makes libguestfs use `backend` (direct: no libvirt in between). */
 export function applianceEnv(backend: ApplianceBackend, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, LIBGUESTFS_BACKEND: "direct" };
-  if (backend.kvm) delete env.LIBGUESTFS_BACKEND_SETTINGS;
-  else env.LIBGUESTFS_BACKEND_SETTINGS = "force_tcg";
+  // An administrator's own settings (a colon-separated list) are kept; only force_tcg is ours.
+  const settings = (base.LIBGUESTFS_BACKEND_SETTINGS ?? "").split(":").filter((s) => s !== "" && s !== "force_tcg");
+  if (!backend.kvm) settings.push("force_tcg");
+  const env: NodeJS.ProcessEnv = { ...base, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: settings.join(":") };
+  if (settings.length === 0) delete env.LIBGUESTFS_BACKEND_SETTINGS;
   return env;
 }
 

@@ -10,6 +10,7 @@
 // process group when it does not exit when told; a job past its own deadline kills it too (it is
 // tagged with the job: child-processes.ts).
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { applianceBackend, applianceEnv, forgetApplianceBackend, type ApplianceBackend } from "./appliance-backend";
 import { runTool, spawnTool, startDaemon, ToolError } from "./run-tool";
 
@@ -29,6 +30,20 @@ export const LAUNCH_DEADLINE_MS = { kvm: 60_000, tcg: 300_000 } as const;
 export const CALL_DEADLINE_MS = 600_000;
 /** A script's commands each end within this (a checksum of one large file is the longest). */
 export const SCRIPT_IDLE_DEADLINE_MS = 300_000;
+/** How long a new daemon may take to make its socket (milliseconds on an idle machine). */
+const SOCKET_WAIT_MS = 10_000;
+/** Told to exit, a healthy appliance is gone in a second or two. */
+const EXIT_DEADLINE_MS = 15_000;
+
+/** Field 5 of /proc/PID/stat (after the parenthesised name): the process group; null when gone. */
+function processGroupOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return null;
+  }
+}
 
 export class Guestfish {
   private constructor(
@@ -65,7 +80,7 @@ export class Guestfish {
     if (!pid) throw new ToolError(`guestfish --listen did not say its pid: ${started.stdout}${started.stderr}`);
     const fish = new Guestfish(pid, started.processGroup, env);
     try {
-      await fish.callWithin(LAUNCH_DEADLINE_MS[backend.kvm ? "kvm" : "tcg"], ["run"]);
+      await fish.firstCall(LAUNCH_DEADLINE_MS[backend.kvm ? "kvm" : "tcg"], ["run"]);
     } catch (error) {
       await fish.close();
       throw error;
@@ -76,6 +91,23 @@ export class Guestfish {
   /** One command; its output. A failing command ends the appliance (guestfish's remote rule): close() after. */
   call(...args: string[]): Promise<string> {
     return this.callWithin(CALL_DEADLINE_MS, args);
+  }
+
+  /**
+   * The first call to a new daemon. `guestfish --listen` says its pid before the daemon (its
+   * child) has made its socket, so a client right after may find none ("the server is not
+   * running"): nothing was run then, and the call is tried again until the socket is there.
+   */
+  private async firstCall(timeoutMs: number, args: string[]): Promise<string> {
+    for (const started = Date.now(); ; ) {
+      try {
+        return await this.callWithin(timeoutMs, args);
+      } catch (error) {
+        const noSocketYet = error instanceof ToolError && /looks like the server is not running/.test(error.message);
+        if (!noSocketYet || Date.now() - started > SOCKET_WAIT_MS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   private async callWithin(timeoutMs: number, args: string[]): Promise<string> {
@@ -128,17 +160,21 @@ export class Guestfish {
     return results;
   }
 
-  /** Ends the appliance: asked to exit, and killed (its whole process group) when it does not. */
+  /**
+   * Ends the appliance: asked to exit, and killed (its whole process group) when it does not
+   * answer in time. A daemon already gone (a failed call ends it) is not killed: its group's
+   * number may belong to another tool by now; so is one whose pid no longer leads our group.
+   */
   async close(): Promise<void> {
-    const exited = await this.callWithin(15_000, ["exit"]).then(
-      () => true,
+    const timedOut = await this.callWithin(EXIT_DEADLINE_MS, ["exit"]).then(
       () => false,
+      (error: unknown) => error instanceof ToolError && / was stopped after /.test(error.message),
     );
-    if (exited) return;
+    if (!timedOut || processGroupOf(Number(this.pid)) !== this.processGroup) return;
     try {
       process.kill(-this.processGroup, "SIGKILL");
     } catch {
-      // Already gone.
+      // Gone meanwhile.
     }
   }
 }

@@ -80,7 +80,7 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
       title="Backups"
       action={
         latest ? (
-          <Button disabled={start.isPending} onClick={() => start.mutate({ imageId: latest.id, vmType, firmware: presetFirmwareOf(latest).firmware })}>
+          <Button disabled={start.isPending} onClick={() => start.mutate({ imageId: latest.id, vmType })}>
             Start from latest
           </Button>
         ) : null
@@ -160,7 +160,8 @@ export function Timeline({ machineId, enrolled }: { machineId: string; enrolled:
             preset={preset!}
             onFirmware={(chosen) => setFirmwareChoice({ imageId: selected.id, firmware: chosen })}
             pending={start.isPending}
-            onStart={() => start.mutate({ imageId: selected.id, vmType, firmware })}
+            // Only a choice of the user's is sent: otherwise the server presets from the image as it is then.
+            onStart={() => start.mutate({ imageId: selected.id, vmType, ...(firmwareChoice?.imageId === selected.id ? { firmware } : {}) })}
           />
           <DownloadImage imageId={selected.id} standalone={selected.kind !== "incremental"} />
         </div>
@@ -282,7 +283,7 @@ function StartControls({
               name="vm-firmware"
               checked={firmware === f}
               onChange={() => onFirmware(f)}
-              label={`${VM_FIRMWARE_LABELS[f]}${preset.firmware === f ? " (found)" : ""}`}
+              label={`${VM_FIRMWARE_LABELS[f]}${preset.firmware === f && preset.fromDisk ? " (found)" : ""}`}
               hint={FIRMWARE_HINTS[f]}
               className={`flex cursor-pointer gap-2 rounded-lg border p-2 text-sm ${firmware === f ? "border-brand-500 bg-white dark:bg-slate-900" : "border-slate-300 dark:border-slate-700"}`}
             />
