@@ -134,17 +134,28 @@ export async function runOnConsole(page: Page, line: string, colour: ConsoleColo
 /**
  * Logs in on a Linux console's getty (its login prompt showing) as a person does: the name, then,
  * once "Password: " is on the screen (more grey text than the name's echo), the password; the shell
- * is up when a line run in it shows.
+ * is up when a line run in it shows. Kernel messages on the console can look like the prompt, and
+ * login throws away a password typed before it asks: then it says "Login incorrect" and asks for
+ * the name again, and so does this, up to three times.
  */
 export async function logInOnConsole(page: Page, user: { name: string; password: string }, timeout = 180_000) {
   await page.getByTestId("console-screen").locator("canvas").click();
-  await page.keyboard.type(user.name, { delay: 25 });
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const echoed = await screenPixels(page, "grey");
-  await page.keyboard.press("Enter");
-  await vi.waitFor(async () => expect(await screenPixels(page, "grey")).toBeGreaterThan(echoed + 100), { timeout: 60_000, interval: 500 });
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  await typeLine(page, user.password);
-  await runOnConsole(page, "cd", "green", timeout);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.type(user.name, { delay: 25 });
+    await sleep(1000);
+    const echoed = await screenPixels(page, "grey");
+    await page.keyboard.press("Enter");
+    await vi.waitFor(async () => expect(await screenPixels(page, "grey")).toBeGreaterThan(echoed + 100), { timeout: 60_000, interval: 500 }).catch(() => undefined);
+    await sleep(1000);
+    await typeLine(page, user.password);
+    try {
+      await runOnConsole(page, "cd", "green", attempt < 3 ? 90_000 : timeout);
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await page.screenshot({ path: path.join(SCREENSHOTS, `console-login-attempt-${attempt}.png`) });
+      await sleep(5000); // login's delay after a failed attempt, then its prompt again
+    }
+  }
 }
-
