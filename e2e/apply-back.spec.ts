@@ -10,8 +10,7 @@
 // outside the root is refused with nothing written. A saved image is restored to a blank disk
 // image (qemu-img compare: identical), and a mounted disk is refused.
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { and, eq, inArray } from "drizzle-orm";
 import type { BrowserContext, Page } from "playwright-core";
@@ -24,8 +23,9 @@ import { createMachine } from "@/server/machines/machines";
 import { createTestUser } from "@/server/testing/accounts";
 import { addFixtureImage } from "@/server/testing/fixture-image";
 import { inImage } from "@/server/testing/image-files";
-import { freshFixtureDisk, mountPartition, PARTITION_OFFSET, runAgent, startAgent } from "./agent-backup";
+import { attachPartition, freshFixtureDisk, mountPartition, runAgent, startAgent } from "./agent-backup";
 import { usePoolHost } from "./pool-host";
+import { expectSameTree, sha256, treeSnapshot } from "./tree-snapshot";
 import { APP_URL, launchChromium, newContext, SCREENSHOTS, signIn } from "./support";
 import { guestShell, saveIncremental, serialLine, startFromTimeline, typeLine } from "./vm-session";
 
@@ -43,47 +43,6 @@ afterAll(async () => {
   }
   await (await browserPromise).close();
 });
-
-type Entry = { type: "file"; sha256: string; mode: number; uid: number; gid: number; mtimeMs: number } | { type: "symlink"; target: string } | { type: "directory"; mode: number; uid: number; gid: number };
-
-/** Every file (content, mode, owner, mtime), symlink and folder (mode, owner) under `root`. */
-function treeSnapshot(root: string): Record<string, Entry> {
-  const out: Record<string, Entry> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const full = path.join(dir, name);
-      const rel = path.relative(root, full);
-      if (rel === "lost+found") continue;
-      const st = lstatSync(full);
-      if (st.isSymbolicLink()) out[rel] = { type: "symlink", target: readlinkSync(full) };
-      else if (st.isDirectory()) {
-        out[rel] = { type: "directory", mode: st.mode, uid: st.uid, gid: st.gid };
-        walk(full);
-      } else {
-        out[rel] = { type: "file", sha256: sha256(readFileSync(full)), mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
-      }
-    }
-  };
-  walk(root);
-  return out;
-}
-
-/**
- * Two snapshots are the same tree: the same entries, and times within a microsecond — utimes
- * takes a double of seconds (about 0.24 µs apart at today's times), so rounding both to the
- * microsecond could still put them on two sides of a boundary.
- */
-function expectSameTree(actual: Record<string, Entry>, expected: Record<string, Entry>) {
-  const withoutTimes = (tree: Record<string, Entry>) => Object.fromEntries(Object.entries(tree).map(([p, e]) => [p, e.type === "file" ? { ...e, mtimeMs: 0 } : e]));
-  expect(withoutTimes(actual)).toEqual(withoutTimes(expected));
-  for (const [p, entry] of Object.entries(expected)) {
-    if (entry.type === "file") expect(Math.abs((actual[p] as typeof entry).mtimeMs - entry.mtimeMs), p).toBeLessThan(0.001);
-  }
-}
-
-function sha256(data: Buffer | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
 
 /** A new computer: a fresh copy of the fixture disk, its partition mounted, its agent enrolled (state kept beside it). */
 async function physicalComputer(ownerId: string, name: string) {
@@ -106,7 +65,7 @@ async function physicalComputer(ownerId: string, name: string) {
 }
 
 function e2fsckClean(disk: string) {
-  const loop = execFileSync("losetup", ["--find", "--show", "--offset", String(PARTITION_OFFSET), disk], { encoding: "utf8" }).trim();
+  const loop = attachPartition(disk);
   try {
     const check = spawnSync("e2fsck", ["-fn", loop], { encoding: "utf8" });
     expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);

@@ -43,6 +43,12 @@ export const NOISE_RULE = {
     "/var/tmp/",
     "/tmp/",
     "/var/lib/systemd/random-seed",
+    // What systemd keeps by itself across boots: when each persistent timer last ran, the clock
+    // timesyncd last set, the backlight's brightness and the radios' state.
+    "/var/lib/systemd/timers/",
+    "/var/lib/systemd/timesync/",
+    "/var/lib/systemd/backlight/",
+    "/var/lib/systemd/rfkill/",
     "/root/.cache/",
     "/root/.ash_history",
     "/root/.bash_history",
@@ -64,4 +70,12 @@ export function isNoise(filePath: string): boolean {
 /** The rule in words, shown beside the filter. */
 export function describeNoiseRule(): string {
   return `paths under ${NOISE_RULE.prefixes.join(", ")}, and names ending in ${NOISE_RULE.suffixes.join(", ")}`;
+}
+
+/**
+ * Where a changed path is on the PC: paths are recorded within their filesystem, which the PC
+ * mounts at `mountPoint` (its fstab; unknown: the path as recorded).
+ */
+export function pathOnPc(mountPoint: string | null | undefined, filePath: string): string {
+  return !mountPoint || mountPoint === "/" ? filePath : `${mountPoint.replace(/\/+$/, "")}${filePath}`;
 }

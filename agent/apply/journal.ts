@@ -37,6 +37,16 @@ export interface UndoResult {
   keptAside: string[];
 }
 
+/**
+ * The seconds to give utimes for a time as stat's mtimeMs has it. libuv truncates them to the
+ * microsecond, and a double of today's seconds falls a fraction of one below or above the exact
+ * time: aimed at the middle of the nearest microsecond, a file put back twice gets the same time,
+ * not one a microsecond earlier each time.
+ */
+function utimesSeconds(mtimeMs: number): number {
+  return (Math.round(mtimeMs * 1000) + 0.5) / 1e6;
+}
+
 async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, "r");
   try {
@@ -199,7 +209,7 @@ export class ApplyJournal {
         try {
           // Owner and mode as recorded: an in-place chmod by the apply reached the kept inode too.
           await setOwnerAndMode(handle, was);
-          if (copied) await handle.utimes(was.mtimeMs / 1000, was.mtimeMs / 1000);
+          if (copied) await handle.utimes(utimesSeconds(was.mtimeMs), utimesSeconds(was.mtimeMs));
         } finally {
           await handle.close();
         }

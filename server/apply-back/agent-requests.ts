@@ -2,49 +2,16 @@
 // machine the credential belongs to, so an agent reaches only its own machine's requests.
 import { and, asc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import { z } from "zod";
 import { db } from "@/db/client";
 import { openApplyRequestStates, undoableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
-import { applyRequests, changeSets, fileChanges, images, machines, type ChangeSet } from "@/db/schema";
+import { applyRequests, changeSets, fileChanges, images, machines } from "@/db/schema";
 import type { AgentMachine } from "@/wire/identity";
 import { ConflictError, NotFoundError } from "@/server/errors";
-import type { TAgentApplyRequest, TApplyFilesystem, TApplyManifestEntry, TApplyProgress } from "@/wire/apply-back";
+import type { TAgentApplyRequest, TApplyManifestEntry, TApplyProgress } from "@/wire/apply-back";
+import { changeSetFilesystems } from "@/server/changes/change-set-filesystems";
 
 const sourceMachine = alias(machines, "source_machine");
 const baseImage = alias(images, "base_image");
-
-/**
- * What an image's inspection says of its filesystems' mount points, read leniently: images
- * inspected before inspection read the guest's fstab (or whose inspection failed) have none.
- */
-const ZInspectedMountPoints = z.object({
-  filesystems: z.array(z.object({ device: z.string(), mountPoint: z.string().nullish() })),
-});
-
-function mountPointsOf(inspection: unknown): Map<string, string> {
-  const parsed = ZInspectedMountPoints.safeParse(inspection);
-  const found = new Map<string, string>();
-  for (const fs of parsed.success ? parsed.data.filesystems : []) if (fs.mountPoint) found.set(fs.device, fs.mountPoint);
-  return found;
-}
-
-/**
- * The change set's filesystems (all it found, compared or not), each with the
- * mount point the inspection of the image the session started from found in its fstab, else that
- * of the saved image. A change set recorded without its list falls back to the filesystems its
- * changes are in.
- */
-export function changeSetFilesystems(
-  recorded: ChangeSet["filesystems"],
-  changedDevices: string[],
-  inspections: { base: unknown; saved: unknown },
-): TApplyFilesystem[] {
-  const [base, saved] = [mountPointsOf(inspections.base), mountPointsOf(inspections.saved)];
-  // Compared or not: a filesystem that could not be compared still says where the others are not alone.
-  const listed = (recorded ?? []).map((fs) => ({ device: fs.device, type: fs.type }));
-  for (const device of changedDevices) if (!listed.some((fs) => fs.device === device)) listed.push({ device, type: "" });
-  return listed.map((fs) => ({ ...fs, mountPoint: base.get(fs.device) ?? saved.get(fs.device) ?? null }));
-}
 
 async function requestsOf(machine: AgentMachine, where: SQL | undefined): Promise<TAgentApplyRequest[]> {
   const rows = await db()

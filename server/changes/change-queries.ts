@@ -1,12 +1,19 @@
 // Reading a session's changes: every query is scoped to the owner in the query itself.
 import { and, asc, eq } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import { db } from "@/db/client";
 import { changeSets, fileChanges, images } from "@/db/schema";
 import { NotFoundError } from "@/server/errors";
+import { changeSetFilesystems } from "./change-set-filesystems";
 
-/** The change set of one of the user's sessions (absent until the session is saved), with its changes once listed. */
+const baseImage = alias(images, "base_image");
+
+/**
+ * The change set of one of the user's sessions (absent until the session is saved), with its
+ * changes once listed, and where the PC mounts each filesystem they are in.
+ */
 export async function listChanges(ownerId: string, sessionId: string) {
-  const [set] = await db()
+  const [found] = await db()
     .select({
       state: changeSets.state,
       problem: changeSets.problem,
@@ -14,10 +21,15 @@ export async function listChanges(ownerId: string, sessionId: string) {
       baseImageId: changeSets.baseImageId,
       imageId: changeSets.imageId,
       finishedAt: changeSets.finishedAt,
+      baseInspection: baseImage.inspection,
+      savedInspection: images.inspection,
     })
     .from(changeSets)
+    .leftJoin(baseImage, eq(baseImage.id, changeSets.baseImageId))
+    .leftJoin(images, eq(images.id, changeSets.imageId))
     .where(and(eq(changeSets.sessionId, sessionId), eq(changeSets.userId, ownerId)));
-  if (!set) return null;
+  if (!found) return null;
+  const { baseInspection, savedInspection, ...set } = found;
   const changes =
     set.state === "done"
       ? await db()
@@ -35,7 +47,9 @@ export async function listChanges(ownerId: string, sessionId: string) {
           .where(and(eq(fileChanges.sessionId, sessionId), eq(changeSets.userId, ownerId)))
           .orderBy(asc(fileChanges.filesystem), asc(fileChanges.path))
       : [];
-  return { ...set, changes };
+  const placed = changeSetFilesystems(set.filesystems, [...new Set(changes.map((c) => c.filesystem))], { base: baseInspection, saved: savedInspection });
+  const mountPoints: Record<string, string> = Object.fromEntries(placed.flatMap((fs) => (fs.mountPoint ? [[fs.device, fs.mountPoint]] : [])));
+  return { ...set, changes, mountPoints };
 }
 
 /** One changed file of one of the user's sessions, and the image file holding the side asked for. */

@@ -60,6 +60,32 @@ function pairs(output: string): [string, string][] {
 
 const lines = (output: string | null | undefined) => (output ?? "").split("\n").filter(Boolean);
 
+/** The names of the distributions libguestfs knows by id, for a product name that is only a version. */
+const DISTRO_NAMES: Record<string, string> = {
+  debian: "Debian GNU/Linux",
+  ubuntu: "Ubuntu",
+  linuxmint: "Linux Mint",
+  fedora: "Fedora Linux",
+  rhel: "Red Hat Enterprise Linux",
+  centos: "CentOS",
+  rocky: "Rocky Linux",
+  alma: "AlmaLinux",
+  opensuse: "openSUSE",
+  sles: "SUSE Linux Enterprise",
+  archlinux: "Arch Linux",
+  alpinelinux: "Alpine Linux",
+};
+
+/**
+ * The OS's name as people know it. libguestfs takes Debian's from /etc/debian_version, which holds
+ * the version alone ("12.15"): such a name gets the distribution's in front.
+ */
+export function osProductName(productName: string, distro: string): string {
+  if (/\p{L}/u.test(productName) || productName === "unknown") return productName;
+  const name = DISTRO_NAMES[distro] ?? (distro === "unknown" ? null : distro);
+  return name ? `${name} ${productName}` : productName;
+}
+
 class Inspector {
   constructor(
     private readonly fish: Guestfish,
@@ -158,7 +184,7 @@ class Inspector {
       os: {
         type: fact("type"),
         distro: fact("distro"),
-        productName: fact("product-name"),
+        productName: osProductName(fact("product-name"), fact("distro")),
         version: `${fact("major-version")}.${fact("minor-version")}`,
         hostname: fact("hostname"),
         applications: [],

@@ -5,6 +5,7 @@
 // or undone at the computer can be sent again (the same changes, confirmed again).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { pathOnPc } from "@/wire/changes";
 import { openApplyRequestStates, resendableApplyRequestStates, type ApplyRequestState } from "@/wire/enums";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
@@ -34,11 +35,14 @@ export function ApplyBackPanel({
   sourceMachineId,
   changes,
   excluded,
+  mountPoints,
 }: {
   sessionId: string;
   sourceMachineId: string;
   changes: { id: string }[];
   excluded: ReadonlySet<string>;
+  /** Where the PC mounts each filesystem: the report's paths are shown where they are on the PC. */
+  mountPoints: Readonly<Record<string, string>>;
 }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -148,8 +152,8 @@ export function ApplyBackPanel({
                   <ul className="mt-1 list-disc pl-5 text-xs">
                     {r.report.exceptions.map((e) => (
                       <li key={`${e.filesystem}:${e.path}`} className="break-all" data-testid="apply-exception">
-                        {e.outcome}: {e.path}
-                        {e.copy ? <> — the session’s version is at {e.copy}</> : null}
+                        {e.outcome}: {pathOnPc(mountPoints[e.filesystem], e.path)}
+                        {e.copy ? <> — the session’s version is at {pathOnPc(mountPoints[e.filesystem], e.copy)}</> : null}
                         {e.detail ? <> ({e.detail})</> : null}
                       </li>
                     ))}

@@ -8,12 +8,15 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState } from "react";
 import type { ChangeKind } from "@/wire/enums";
-import { describeNoiseRule, isNoise } from "@/wire/changes";
+import { describeNoiseRule, isNoise, pathOnPc } from "@/wire/changes";
 import { formatBytes } from "../../../_components/format";
 import { Button, Card, Notice } from "../../../_components/ui";
 import { errorMessage, useTRPC } from "../../../_trpc/client";
 import { ApplyBackPanel } from "./apply-back-panel";
 import { changeTree, type ChangeNode } from "./change-tree";
+
+/** Where the PC mounts each filesystem of the changes (device → mount point), as its fstab says. */
+const MountPoints = createContext<Readonly<Record<string, string>>>({});
 
 /** The changes left out of sending home, and how to tick or untick one. */
 const Exclusion = createContext<{ excluded: ReadonlySet<string>; toggle: (id: string) => void } | null>(null);
@@ -26,6 +29,7 @@ const KIND_STYLE: Record<ChangeKind, { mark: string; className: string }> = {
 
 type Change = {
   id: string;
+  filesystem: string;
   path: string;
   change: ChangeKind;
   aspects: string[];
@@ -35,6 +39,7 @@ type Change = {
 
 function ChangeRow({ change }: { change: Change }) {
   const exclusion = useContext(Exclusion);
+  const mountPoints = useContext(MountPoints);
   const style = KIND_STYLE[change.change];
   const state = change.after ?? change.before;
   const side = change.after?.type === "file" ? "after" : change.before?.type === "file" && !change.after ? "before" : null;
@@ -50,7 +55,7 @@ function ChangeRow({ change }: { change: Change }) {
         <input
           type="checkbox"
           className="accent-brand-600"
-          aria-label={`Send ${change.path} home`}
+          aria-label={`Send ${pathOnPc(mountPoints[change.filesystem], change.path)} home`}
           checked={!exclusion.excluded.has(change.id)}
           onChange={() => exclusion.toggle(change.id)}
           onClick={(e) => e.stopPropagation()}
@@ -161,7 +166,11 @@ export function ChangesCard({ sessionId, machineId }: { sessionId: string; machi
         ) : null}
         {filesystems.map((fs) => (
           <div key={fs}>
-            <p className="font-mono text-xs text-slate-600 dark:text-slate-400">{fs}</p>
+            <p className="text-xs text-slate-600 dark:text-slate-400" data-testid="change-filesystem">
+              {set.mountPoints[fs] ? <span className="font-mono font-medium text-slate-800 dark:text-slate-200">{set.mountPoints[fs]}</span> : null}
+              {set.mountPoints[fs] ? " on " : ""}
+              <span className="font-mono">{fs}</span>
+            </p>
             <Tree node={changeTree(shown.filter((c) => c.filesystem === fs))} />
           </div>
         ))}
@@ -176,9 +185,13 @@ export function ChangesCard({ sessionId, machineId }: { sessionId: string; machi
     );
   }
   return (
-    <Exclusion.Provider value={excluded ? { excluded, toggle } : null}>
-      <Card title="What changed">{body}</Card>
-      {changes && changes.length > 0 && excluded ? <ApplyBackPanel sessionId={sessionId} sourceMachineId={machineId} changes={changes} excluded={excluded} /> : null}
-    </Exclusion.Provider>
+    <MountPoints.Provider value={set.mountPoints}>
+      <Exclusion.Provider value={excluded ? { excluded, toggle } : null}>
+        <Card title="What changed">{body}</Card>
+        {changes && changes.length > 0 && excluded ? (
+          <ApplyBackPanel sessionId={sessionId} sourceMachineId={machineId} changes={changes} excluded={excluded} mountPoints={set.mountPoints} />
+        ) : null}
+      </Exclusion.Provider>
+    </MountPoints.Provider>
   );
 }
